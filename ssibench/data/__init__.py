@@ -1,0 +1,1 @@
+"""Images (MNI152 template, fastMRI), train/test splits and the measurement cache."""

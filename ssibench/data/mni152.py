@@ -1,0 +1,70 @@
+"""The offline default dataset: axial slices of the MNI152 T1 template shipped inside nilearn.
+
+The template (MNI ICBM 152 non-linear symmetric 2009a, McConnell Brain Imaging Centre) is read from
+the installed nilearn package, so no network is needed. Slices are stored exactly like deepinv's
+fastMRI "simple" slices, an (N, H, W) tensor in a ``.pt`` file read back with
+:class:`deepinv.datasets.SimpleFastMRISliceDataset`, so the rest of the pipeline cannot tell the two
+datasets apart.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from deepinv.datasets import SimpleFastMRISliceDataset
+from filelock import FileLock
+
+# Bump when the way slices are made changes, so stale files are never reused.
+_FORMAT = 1
+
+
+def build_mni152_slices(img_size: int, min_foreground: float) -> torch.Tensor:
+    """Axial slices of the template, each in [0, 1], zero-padded to square and resized.
+
+    :param img_size: side of the square output slices.
+    :param min_foreground: keep slices where at least this fraction of pixels is brain.
+    :return: tensor of shape (N, img_size, img_size), slices in inferior-to-superior order.
+    """
+    from nilearn.datasets import load_mni152_template
+
+    volume = torch.from_numpy(load_mni152_template(resolution=1).get_fdata()).float()
+    slices = volume.permute(2, 1, 0).flip(1)  # (z, y, x), anterior at the top of each image
+    foreground = (slices > 0).float().mean(dim=(1, 2))
+    slices = slices[foreground >= min_foreground]
+
+    peak = slices.amax(dim=(1, 2), keepdim=True)
+    slices = slices / peak
+
+    h, w = slices.shape[1:]
+    side = max(h, w)
+    pad_h, pad_w = side - h, side - w
+    slices = F.pad(slices, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+    slices = F.interpolate(slices[:, None], size=(img_size, img_size), mode="area")[:, 0]
+    return slices.clamp(0, 1).contiguous()
+
+
+def mni152_slices(root: str | os.PathLike, img_size: int, min_foreground: float = 0.05):
+    """The MNI152 slice dataset, built on first use under ``root`` (rebuilt if its parameters change).
+
+    :return: a :class:`deepinv.datasets.SimpleFastMRISliceDataset` of (2, H, W) images (real, imaginary=0).
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"mni152_v{_FORMAT}_{img_size}px_fg{min_foreground:g}.pt"
+    path = root / name
+    with FileLock(str(path) + ".lock"):
+        if not path.exists():
+            slices = build_mni152_slices(img_size, min_foreground)
+            fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                torch.save(slices, tmp)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+    return SimpleFastMRISliceDataset(root_dir=root, file_name=name)

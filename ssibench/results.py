@@ -1,0 +1,65 @@
+"""The results.json of a run: its schema, writing and reading."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+STATUSES = ("ok", "skipped", "failed", "diverged")
+
+# key -> type(s) of every field a results.json has.
+SCHEMA = {
+    "loss": str,
+    "physics": str,
+    "dataset": str,
+    "seed": int,
+    "epochs": int,
+    "status": str,
+    "reason": (str, type(None)),
+    "metrics": dict,
+    "zero_filled": dict,
+    "n_test": int,
+    "train_seconds": (int, float),
+    "eval_seconds": (int, float),
+    "device": str,
+    "versions": dict,
+}
+
+
+def validate(results: dict) -> dict:
+    """Check ``results`` against the schema; raise ValueError naming the first problem."""
+    for key, kind in SCHEMA.items():
+        if key not in results:
+            raise ValueError(f"results.json lacks '{key}'")
+        if not isinstance(results[key], kind) or isinstance(results[key], bool) and kind is int:
+            raise ValueError(f"results.json '{key}' should be {kind}, got {results[key]!r}")
+    if results["status"] not in STATUSES:
+        raise ValueError(f"results.json status must be one of {STATUSES}, got {results['status']!r}")
+    for block in ("metrics", "zero_filled"):
+        for name, summary in results[block].items():
+            if set(summary) < {"mean", "std"}:
+                raise ValueError(f"results.json {block}.{name} needs 'mean' and 'std', got {sorted(summary)}")
+            if results["status"] == "ok" and not all(math.isfinite(summary[k]) for k in ("mean", "std")):
+                raise ValueError(f"results.json {block}.{name} is not finite: {summary}")
+    if set(results["versions"]) < {"ssibench", "deepinv", "torch"}:
+        raise ValueError("results.json versions needs ssibench, deepinv and torch")
+    return results
+
+
+def write(path: str | os.PathLike, results: dict) -> Path:
+    """Validate and write atomically (a reader never sees half a file)."""
+    path = Path(path)
+    validate(results)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def read(path: str | os.PathLike) -> dict:
+    with open(path) as f:
+        return validate(json.load(f))

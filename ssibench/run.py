@@ -1,0 +1,202 @@
+"""One benchmark run: simulate (or reuse) the measurements, train with the chosen loss, evaluate.
+
+``run(cfg)`` is the whole run; ``launch.py`` only hands it Hydra's config, and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import deepinv as dinv
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader
+
+import ssibench
+from ssibench import results as results_io
+from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.scenarios import build_scenario
+from ssibench.training import BenchmarkTrainer, checkpoint_dir
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def choice_name(cfg: DictConfig, group: str) -> str:
+    """The name a run's config group was chosen by (``loss=mc`` -> ``mc``), else its ``_target_``."""
+    if HydraConfig.initialized():
+        name = HydraConfig.get().runtime.choices.get(group)
+        if name:
+            return name
+    node = cfg.get(group)
+    return str(node.get("_target_", "custom")) if node is not None else "none"
+
+
+def _in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _summary(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values))}
+
+
+def _check_images(dataset, img_size: int) -> None:
+    first = dataset[0]
+    x = first[0] if isinstance(first, (tuple, list)) else first
+    expected = (2, img_size, img_size)
+    if not isinstance(x, torch.Tensor) or tuple(x.shape) != expected:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(
+            f"dataset images are {shape} but the physics expects {expected} (real, imaginary, H, W): "
+            f"set img_size to the data's size or resize the images"
+        )
+
+
+def _wandb_setup(cfg: DictConfig, output_dir: Path) -> dict:
+    w = cfg.logger.wandb
+    group = w.group
+    if group is None and _in_sweep():
+        group = str(HydraConfig.get().sweep.dir)
+    return {
+        "project": w.project,
+        "entity": w.entity,
+        "mode": w.mode,
+        "name": w.name,
+        "group": group,
+        "dir": str(output_dir),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+
+
+def _base_results(cfg: DictConfig, device: torch.device) -> dict:
+    return {
+        "loss": choice_name(cfg, "loss"),
+        "physics": choice_name(cfg, "physics"),
+        "dataset": choice_name(cfg, "dataset"),
+        "seed": int(cfg.seed),
+        "epochs": int(cfg.epochs),
+        "status": "ok",
+        "reason": None,
+        "metrics": {},
+        "zero_filled": {},
+        "n_test": 0,
+        "train_seconds": 0.0,
+        "eval_seconds": 0.0,
+        "device": str(device),
+        "versions": {"ssibench": ssibench.__version__, "deepinv": dinv.__version__, "torch": torch.__version__},
+    }
+
+
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate one (loss, scenario, seed); write and return its results.json content."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.trainer.device)
+    results = _base_results(cfg, device)
+
+    missing = sorted(set(cfg.loss.get("requires", [])) - set(cfg.physics.get("provides", [])))
+    if missing:
+        reason = f"loss={results['loss']} needs {missing}, which physics={results['physics']} does not provide"
+        if not _in_sweep():
+            raise ValueError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
+        results.update(status="skipped", reason=reason)
+        results_io.write(output_dir / "results.json", results)
+        print(f"[ssibench] skipped: {reason}")
+        return results
+
+    # Images, split and measurements: identical for every loss of the same scenario and seed.
+    images = instantiate(cfg.dataset)
+    train_images, test_images = instantiate(cfg.split)(images)
+    _check_images(train_images, cfg.img_size)
+    physics, physics_generator = build_scenario(cfg.physics, device, cfg.seed)
+    key = cache_key(cfg)
+    cache = simulate_measurements(
+        cache_path(Path(cfg.paths.data_dir) / "measurements", key),
+        key,
+        train_images,
+        test_images,
+        physics,
+        physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
+        device=device,
+    )
+    train_data = dinv.datasets.HDF5Dataset(cache, split="train", load_physics_generator_params=True)
+    test_data = dinv.datasets.HDF5Dataset(cache, split="test", load_physics_generator_params=True)
+    train_loader = DataLoader(
+        train_data,
+        batch_size=cfg.trainer.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        num_workers=cfg.trainer.num_workers,
+    )
+    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, num_workers=cfg.trainer.num_workers)
+
+    torch.manual_seed(cfg.seed)
+    model = instantiate(cfg.model).to(device)
+    losses = [instantiate(loss) for loss in cfg.loss.losses]
+    metric_names = list(cfg.metrics.keys())
+    metrics = [instantiate(cfg.metrics[name]) for name in metric_names]
+    use_wandb = cfg.logger.get("wandb") is not None
+
+    trainer = BenchmarkTrainer(
+        model=model,
+        physics=physics,
+        optimizer=instantiate(cfg.trainer.optimizer)(model.parameters()),
+        train_dataloader=train_loader,
+        eval_dataloader=test_loader,
+        epochs=cfg.epochs,
+        losses=losses,
+        metrics=metrics,
+        device=device,
+        ckpt_pretrained=cfg.ckpt,
+        save_path=checkpoint_dir(output_dir),
+        # Self-supervised losses may see no ground truth: metrics only on the test set, in eval mode.
+        compute_train_metrics=False,
+        compare_no_learning=True,
+        ckp_interval=cfg.trainer.ckp_interval,
+        eval_interval=cfg.trainer.eval_interval,
+        show_progress_bar=cfg.trainer.show_progress_bar,
+        wandb_vis=use_wandb,
+        wandb_setup=_wandb_setup(cfg, output_dir) if use_wandb else {},
+        plot_images=use_wandb and cfg.logger.wandb.log_images,
+    )
+
+    start = time.perf_counter()
+    if losses and cfg.epochs > 0:
+        trainer.train()
+    results["train_seconds"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    trainer.test(test_loader, compare_no_learning=True)
+    results["eval_seconds"] = time.perf_counter() - start
+
+    per_image = {name: trainer.logs_metrics_eval[k].vals for k, name in enumerate(metric_names)}
+    zero_filled = {name: trainer.logs_metrics_no_learning[k].vals for k, name in enumerate(metric_names)}
+    if not losses:  # nothing learned: the reconstruction is the zero-filled one
+        per_image = zero_filled
+    results.update(
+        metrics={name: _summary(v) for name, v in per_image.items()},
+        zero_filled={name: _summary(v) for name, v in zero_filled.items()},
+        per_image={name: [float(x) for x in v] for name, v in per_image.items()},
+        n_test=len(test_data),
+    )
+    results_io.write(output_dir / "results.json", results)
+    print(_one_line(results, output_dir))
+    return results
+
+
+def _one_line(results: dict, output_dir: Path) -> str:
+    fmt = lambda block: ", ".join(f"{n} {s['mean']:.4g}±{s['std']:.2g}" for n, s in block.items())
+    return (
+        f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: "
+        f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])} "
+        f"| n_test={results['n_test']} train {results['train_seconds']:.0f}s -> {output_dir / 'results.json'}"
+    )
