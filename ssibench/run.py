@@ -156,6 +156,7 @@ def run(cfg: DictConfig) -> dict:
         losses=losses,
         metrics=metrics,
         device=device,
+        non_blocking_transfers=device.type == "cuda",
         ckpt_pretrained=cfg.ckpt,
         save_path=checkpoint_dir(output_dir),
         # Self-supervised losses may see no ground truth: metrics only on the test set, in eval mode.

@@ -16,8 +16,8 @@ def fastmri_brain_slices(root: str | os.PathLike, file_name: str = "fastmri_brai
     path = Path(root) / file_name
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} not found: make it from fastMRI brain with "
-            f"`python -m ssibench.prepare fastmri /path/to/brain/multicoil_train --out {path}` "
-            "(see the README's fastMRI section), or set paths.data_dir to the folder that holds it."
+            f"{path} not found: make it once from fastMRI brain with deepinv, "
+            f"FastMRISliceDataset('<brain multicoil_train>', slice_index='middle').save_simple_dataset('{path}') "
+            "(README, 'The paper's setup'), or set paths.data_dir to the folder that holds it"
         )
     return SimpleFastMRISliceDataset(root_dir=path.parent, file_name=path.name)

@@ -23,7 +23,7 @@ _FORMAT = 1
 
 
 def build_mni152_slices(img_size: int, min_foreground: float) -> torch.Tensor:
-    """Axial slices of the template, each in [0, 1], zero-padded to square and resized.
+    """Axial slices of the template, zero-padded to square, resized, each scaled to [0, 1].
 
     :param img_size: side of the square output slices.
     :param min_foreground: keep slices where at least this fraction of pixels is brain.
@@ -36,15 +36,14 @@ def build_mni152_slices(img_size: int, min_foreground: float) -> torch.Tensor:
     foreground = (slices > 0).float().mean(dim=(1, 2))
     slices = slices[foreground >= min_foreground]
 
-    peak = slices.amax(dim=(1, 2), keepdim=True)
-    slices = slices / peak
-
     h, w = slices.shape[1:]
     side = max(h, w)
     pad_h, pad_w = side - h, side - w
     slices = F.pad(slices, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
     slices = F.interpolate(slices[:, None], size=(img_size, img_size), mode="area")[:, 0]
-    return slices.clamp(0, 1).contiguous()
+    # Normalised after resizing, so each slice spans exactly [0, 1] at the size it is used.
+    slices = slices.clamp(min=0) / slices.amax(dim=(1, 2), keepdim=True)
+    return slices.contiguous()
 
 
 def mni152_slices(root: str | os.PathLike, img_size: int, min_foreground: float = 0.05):

@@ -1,0 +1,69 @@
+"""Shared fixtures: compose configs the way launch.py does, and run launch.py in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory) -> Path:
+    """One data dir for the session: the MNI152 slices and the smoke caches are built once."""
+    return tmp_path_factory.mktemp("data")
+
+
+def compose_cfg(*overrides: str, data_dir: Path, output_dir: Path):
+    """The config launch.py would get for these overrides, with Hydra's runtime info set."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("config", overrides=[f"paths.data_dir={data_dir}", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+@pytest.fixture
+def make_cfg(tmp_path, data_dir):
+    """``make_cfg("loss=sup", ...)``: a debug=smoke config writing into this test's tmp dir."""
+
+    def make(*overrides: str, output_dir: Path | None = None, smoke: bool = True):
+        extra = ["debug=smoke"] if smoke else []
+        return compose_cfg(*extra, *overrides, data_dir=data_dir, output_dir=output_dir or tmp_path / "run")
+
+    yield make
+    GlobalHydra.instance().clear()
+
+
+def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python launch.py <args>`` as a user would; tests' helper modules are importable."""
+    env = {
+        **os.environ,
+        "SSIBENCH_DATA_DIR": str(data_dir),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        "WANDB_SILENT": "true",
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, f"launch.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"

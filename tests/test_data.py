@@ -1,0 +1,129 @@
+"""The MNI152 dataset, the splits and the measurement cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT
+from ssibench import results as results_io
+from ssibench.data.measurements import cache_key, cache_path
+from ssibench.data.mni152 import build_mni152_slices, mni152_slices
+from ssibench.data.splits import random_split, slab_split
+
+
+def test_mni152_is_deterministic_and_normalised(tmp_path):
+    a = mni152_slices(tmp_path / "a", img_size=32)
+    b = mni152_slices(tmp_path / "b", img_size=32)
+    assert len(a) == len(b) > 100  # the template has ~150 axial slices with brain in them
+    assert torch.equal(a.x, b.x)
+    x = a[len(a) // 2]
+    assert x.shape == (2, 32, 32)
+    assert torch.all(x[1] == 0)  # imaginary part
+    assert x[0].min() >= 0 and x[0].max() == pytest.approx(1.0)
+
+
+def test_mni152_file_is_rebuilt_when_its_parameters_change(tmp_path):
+    small = mni152_slices(tmp_path, img_size=32)
+    large = mni152_slices(tmp_path, img_size=48)
+    strict = mni152_slices(tmp_path, img_size=32, min_foreground=0.3)
+    assert large[0].shape == (2, 48, 48)
+    assert len(strict) < len(small)
+    assert len(list(tmp_path.glob("mni152_*.pt"))) == 3
+
+
+def test_mni152_drops_empty_slices():
+    slices = build_mni152_slices(32, min_foreground=0.05)
+    assert ((slices > 0).float().mean(dim=(1, 2)) >= 0.04).all()
+
+
+def _gaps(train, test):
+    return min(abs(i - j) for i in train.indices for j in test.indices)
+
+
+@pytest.mark.parametrize("n", [20, 155, 300])
+def test_slab_split_has_no_neighbouring_slices(n):
+    train, test = slab_split(list(range(n)), test_fraction=0.2, n_slabs=5, gap=2)
+    assert not set(train.indices) & set(test.indices)
+    assert _gaps(train, test) > 2  # gap=2: at least two slices between any train and test slice
+    # the test slabs cover the whole stack, not one end of it
+    assert min(test.indices) < n / 5 and max(test.indices) >= 4 * n / 5
+    assert len(test) == pytest.approx(0.2 * n, abs=5)
+
+
+def test_splits_are_deterministic_and_limitable():
+    a_train, a_test = random_split(list(range(50)), seed=0)
+    b_train, b_test = random_split(list(range(50)), seed=0)
+    assert a_train.indices == b_train.indices and a_test.indices == b_test.indices
+    train, test = slab_split(list(range(50)), max_train=3, max_test=2)
+    assert len(train) == 3 and len(test) == 2
+
+
+PHYSICS_CHANGES = [
+    ("physics.acceleration=4",),
+    ("physics=noisy",),
+    ("physics=single",),
+    ("physics=multicoil",),
+    ("seed=1",),
+    ("img_size=48",),
+    ("split.gap=3",),
+    ("dataset.min_foreground=0.1",),
+]
+
+
+@pytest.mark.parametrize("change", PHYSICS_CHANGES, ids=[c[0] for c in PHYSICS_CHANGES])
+def test_cache_key_changes_with_what_determines_the_data(change, make_cfg):
+    base = cache_path("c", cache_key(make_cfg()))
+    assert cache_path("c", cache_key(make_cfg())) == base  # same config, same cache
+    assert cache_path("c", cache_key(make_cfg(*change))) != base
+
+
+@pytest.mark.parametrize("base,change", [("physics=noisy", "physics.sigma=0.2"), ("physics=multicoil", "physics.coils=8")])
+def test_cache_key_changes_with_scenario_parameters(base, change, make_cfg):
+    assert cache_path("c", cache_key(make_cfg(base))) != cache_path("c", cache_key(make_cfg(base, change)))
+
+
+def test_cache_key_ignores_what_does_not_change_the_data(make_cfg):
+    key = cache_path("c", cache_key(make_cfg()))
+    assert cache_path("c", cache_key(make_cfg("loss=sup", "epochs=3", "trainer.optimizer.lr=0.01"))) == key
+
+
+def test_measurements_are_simulated_once_and_reused(make_cfg, tmp_path):
+    from ssibench.run import run
+
+    first = run(make_cfg("loss=zero_filled", output_dir=tmp_path / "first"))
+    cfg = make_cfg("loss=zero_filled", output_dir=tmp_path / "second")
+    path = cache_path(f"{cfg.paths.data_dir}/measurements", cache_key(cfg))
+    stamp = path.stat().st_mtime_ns
+    second = run(cfg)
+    assert path.stat().st_mtime_ns == stamp
+    assert second["zero_filled"] == first["zero_filled"]
+
+
+def test_two_runs_sharing_a_new_cache_both_succeed(tmp_path):
+    data_dir = tmp_path / "data"
+    args = ["debug=smoke", "loss=zero_filled", "physics=multicoil"]
+    procs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "launch.py"), *args, f"hydra.run.dir={tmp_path / name / 'out'}"],
+                cwd=tmp_path / name,
+                env={**os.environ, "SSIBENCH_DATA_DIR": str(data_dir)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    assert len(list((data_dir / "measurements").glob("measurements-*.h5"))) == 1
+    assert not list((data_dir / "measurements").glob(".tmp-*"))
+    a, b = (results_io.read(tmp_path / name / "out" / "results.json") for name in ("a", "b"))
+    assert a["zero_filled"] == b["zero_filled"]

@@ -1,0 +1,27 @@
+"""Weights & Biases logging, offline: one W&B run per Hydra job, with the curves read back."""
+
+from __future__ import annotations
+
+from conftest import assert_ok, launch
+from wandb_records import run_summary
+
+
+def test_wandb_offline_writes_one_run_per_job(tmp_path, data_dir):
+    sweep_dir = tmp_path / "sweep"
+    proc = launch(
+        "-m", "debug=smoke", "logger=wandb", "logger.wandb.mode=offline", "loss=mc,sup", "physics=noisy",
+        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir,
+    )
+    assert_ok(proc)
+    jobs = sorted(path for path in sweep_dir.iterdir() if path.is_dir())
+    assert len(jobs) == 2
+    names = set()
+    for job in jobs:
+        logs = list(job.glob("wandb/offline-run-*/run-*.wandb"))
+        assert len(logs) == 1, f"{job} should hold exactly one W&B run, found {logs}"
+        run = run_summary(logs[0])
+        names.add(run["name"])
+        assert run["group"] == str(sweep_dir)
+        # curves, and sample images (logged as a nested image record)
+        assert {"TotalLoss", "Eval PSNR", "Eval SSIM", "Eval PSNR no learning", "Eval samples/_type"} <= run["history_keys"]
+    assert names == {"mc-noisy-0", "sup-noisy-0"}

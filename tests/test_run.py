@@ -1,0 +1,116 @@
+"""Whole runs: through launch.py (as users run it) and through run(cfg) (as tests and scripts do)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import assert_ok, launch
+from ssibench import results as results_io
+from ssibench.run import run
+
+SCENARIOS = ["mri", "noisy", "single", "multicoil"]
+LOSSES = ["mc", "sup", "zero_filled"]
+
+
+@pytest.fixture(scope="module")
+def smoke_sweep(tmp_path_factory, data_dir) -> dict[tuple[str, str], dict]:
+    """One `launch.py -m` sweep of the foundation losses over the four scenarios."""
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    proc = launch(
+        "-m", "debug=smoke", f"loss={','.join(LOSSES)}", f"physics={','.join(SCENARIOS)}",
+        f"hydra.sweep.dir={sweep_dir}", cwd=sweep_dir, data_dir=data_dir,
+    )
+    assert_ok(proc)
+    found = {}
+    for path in sweep_dir.glob("*/results.json"):
+        results = results_io.read(path)
+        found[results["loss"], results["physics"]] = results
+    return found
+
+
+@pytest.mark.parametrize("physics", SCENARIOS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_smoke_run_through_hydra_entry(smoke_sweep, loss, physics):
+    results = smoke_sweep[loss, physics]
+    assert results["status"] == "ok" and results["reason"] is None
+    assert results["n_test"] == 4 and results["epochs"] == 1 and results["seed"] == 0
+    assert results["dataset"] == "mni152" and results["device"] == "cpu"
+    for block in ("metrics", "zero_filled"):
+        assert set(results[block]) == {"PSNR", "SSIM"}
+        assert 5 < results[block]["PSNR"]["mean"] < 60 and 0 < results[block]["SSIM"]["mean"] <= 1
+    if loss == "zero_filled":
+        assert results["metrics"] == results["zero_filled"] and results["train_seconds"] < 1
+    else:  # a trained network: its reconstructions differ from the zero-filled ones
+        assert results["metrics"]["PSNR"] != results["zero_filled"]["PSNR"]
+
+
+def test_scenarios_simulate_different_data(smoke_sweep):
+    zero_filled = {physics: smoke_sweep["zero_filled", physics]["metrics"]["PSNR"]["mean"] for physics in SCENARIOS}
+    assert len(set(zero_filled.values())) == len(SCENARIOS)
+    # the same scenario gives every loss the same measurements, hence the same zero-filled baseline
+    for physics in SCENARIOS:
+        assert smoke_sweep["mc", physics]["zero_filled"] == smoke_sweep["sup", physics]["zero_filled"]
+
+
+def test_results_json_schema(make_cfg, tmp_path):
+    results = run(make_cfg("loss=mc"))
+    on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert on_disk == results
+    assert set(results_io.SCHEMA) <= set(on_disk)
+    assert on_disk["loss"] == "mc" and on_disk["physics"] == "mri" and on_disk["status"] == "ok"
+    assert set(on_disk["versions"]) == {"ssibench", "deepinv", "torch"}
+    assert on_disk["train_seconds"] > 0 and on_disk["eval_seconds"] > 0
+    assert len(on_disk["per_image"]["PSNR"]) == on_disk["n_test"]
+
+
+def test_checkpoint_evaluation_reproduces_the_run(make_cfg, tmp_path):
+    trained = run(make_cfg("loss=mc", "physics=multicoil", output_dir=tmp_path / "train"))
+    ckpt = tmp_path / "train" / "checkpoints" / "ckp_0.pth.tar"
+    assert ckpt.is_file()
+    evaluated = run(make_cfg("loss=mc", "physics=multicoil", "epochs=0", f"ckpt={ckpt}", output_dir=tmp_path / "eval"))
+    assert evaluated["train_seconds"] < 1
+    for name in ("PSNR", "SSIM"):
+        assert evaluated["metrics"][name]["mean"] == pytest.approx(trained["metrics"][name]["mean"], abs=1e-5)
+    untrained = run(make_cfg("loss=mc", "physics=multicoil", "epochs=0", output_dir=tmp_path / "untrained"))
+    assert untrained["metrics"]["PSNR"]["mean"] != pytest.approx(trained["metrics"]["PSNR"]["mean"], abs=1e-3)
+
+
+def test_training_lowers_the_loss(make_cfg):
+    """Beyond 'it runs': a few epochs of sup on the smoke data beat the untrained network."""
+    before = run(make_cfg("loss=sup", "epochs=0", output_dir=Path(make_cfg().paths.output_dir) / "before"))
+    after = run(make_cfg("loss=sup", "epochs=4", "split.max_train=16"))
+    assert after["metrics"]["PSNR"]["mean"] > before["metrics"]["PSNR"]["mean"] + 1
+
+
+def test_custom_model_and_dataset_by_target_only(tmp_path, data_dir):
+    proc = launch(
+        "debug=smoke",
+        "~model", "+model._target_=custom_parts.TinyResidualNet", "+model.channels=4",
+        "~dataset", "+dataset._target_=custom_parts.EllipsePhantoms", "+dataset.n=20",
+        f"hydra.run.dir={tmp_path / 'out'}",
+        cwd=tmp_path, data_dir=data_dir,
+    )
+    assert_ok(proc)
+    results = results_io.read(tmp_path / "out" / "results.json")
+    assert results["status"] == "ok" and results["dataset"] == "custom_parts.EllipsePhantoms"
+    state = torch.load(tmp_path / "out" / "checkpoints" / "ckp_0.pth.tar", weights_only=False)["state_dict"]
+    assert set(state) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
+    assert state["net.0.weight"].shape[0] == 4
+
+
+def test_help_lists_the_config_groups(tmp_path, data_dir):
+    proc = launch("--help", cwd=tmp_path, data_dir=data_dir)
+    assert_ok(proc)
+    for line in ("loss: mc, sup, zero_filled", "physics: mri, multicoil, noisy, single", "dataset: fastmri_brain, mni152"):
+        assert line in proc.stdout
+
+
+def test_missing_fastmri_file_says_how_to_make_it(tmp_path, data_dir):
+    proc = launch("dataset=fastmri_brain", "debug=smoke", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path, data_dir=data_dir)
+    assert proc.returncode != 0
+    assert "slice_index='middle').save_simple_dataset(" in proc.stderr + proc.stdout
+    assert not (tmp_path / "out" / "results.json").exists()
