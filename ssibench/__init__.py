@@ -1,3 +1,18 @@
 """ssibench: a benchmark of self-supervised losses for accelerated MRI reconstruction."""
 
+import torch
+from omegaconf import OmegaConf
+
 __version__ = "0.1.0"
+
+
+def _device(name: str = "auto") -> str:
+    """``${device:auto}`` in a config: CUDA when available, else the CPU; other names pass through."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+# Resolved once in the config, so every object that needs a device (physics, generators,
+# losses) can interpolate ${trainer.device} instead of each re-deciding what "auto" means.
+OmegaConf.register_new_resolver("device", _device, replace=True)

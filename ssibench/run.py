@@ -24,13 +24,6 @@ from ssibench.scenarios import build_scenario
 from ssibench.training import BenchmarkTrainer, checkpoint_dir
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def choice_name(cfg: DictConfig, group: str) -> str:
     """The name a run's config group was chosen by (``loss=mc`` -> ``mc``), else its ``_target_``."""
     if HydraConfig.initialized():
@@ -100,7 +93,7 @@ def run(cfg: DictConfig) -> dict:
     """Train and evaluate one (loss, scenario, seed); write and return its results.json content."""
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.trainer.device)
+    device = torch.device(cfg.trainer.device)
     results = _base_results(cfg, device)
 
     missing = sorted(set(cfg.loss.get("requires", [])) - set(cfg.physics.get("provides", [])))
@@ -117,7 +110,7 @@ def run(cfg: DictConfig) -> dict:
     images = instantiate(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     _check_images(train_images, cfg.img_size)
-    physics, physics_generator = build_scenario(cfg.physics, device, cfg.seed)
+    physics, physics_generator = build_scenario(cfg.physics, cfg.seed)
     key = cache_key(cfg)
     cache = simulate_measurements(
         cache_path(Path(cfg.paths.data_dir) / "measurements", key),

@@ -7,17 +7,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 
-def build_scenario(cfg: DictConfig, device: torch.device, seed: int):
+def build_scenario(cfg: DictConfig, seed: int):
     """The operator and the mask generator of a scenario, seeded for reproducible measurements.
 
     With ``fixed_mask`` the operator gets one mask from the generator for every image.
     :return: ``(physics, physics_generator)``.
     """
-    rng = torch.Generator(device).manual_seed(seed)
-    generator = instantiate(cfg.generator, rng=rng, device=device)
+    rng = torch.Generator(torch.device(cfg.generator.device)).manual_seed(seed)
+    generator = instantiate(cfg.generator, rng=rng)
     # deepinv's operators concatenate img_size with other tuples: a YAML list must become a tuple.
     sizes = {"img_size": tuple(cfg.operator.img_size)} if "img_size" in cfg.operator else {}
-    physics = instantiate(cfg.operator, _partial_=True)(device=device, **sizes)
+    physics = instantiate(cfg.operator, _partial_=True)(**sizes)
     if cfg.get("noise") is not None:
         physics.noise_model = instantiate(cfg.noise, rng=rng)
     if cfg.get("fixed_mask", False):

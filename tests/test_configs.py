@@ -41,12 +41,12 @@ def test_choice_composes_and_builds(group, choice, make_cfg):
         train, test = instantiate(cfg.split)(list(range(100)))
         assert len(train) > 0 and len(test) > 0 and not set(train.indices) & set(test.indices)
     elif group == "physics":
-        physics, generator = build_scenario(cfg.physics, torch.device("cpu"), seed=0)
+        physics, generator = build_scenario(cfg.physics, seed=0)
         x = _image(cfg)
         y = physics(x, **generator.step(batch_size=2))
         assert physics.A_adjoint(y).shape == x.shape
     elif group == "model":
-        physics, _ = build_scenario(cfg.physics, torch.device("cpu"), seed=0)
+        physics, _ = build_scenario(cfg.physics, seed=0)
         model = instantiate(cfg.model)
         assert model(physics(_image(cfg)), physics).shape == (2, 2, cfg.img_size, cfg.img_size)
     elif group == "loss":
@@ -77,13 +77,13 @@ def test_image_size_is_written_once(make_cfg):
 
 def test_scenario_parameters_are_overridable(make_cfg):
     cfg = make_cfg("physics=multicoil", "physics.acceleration=4", "physics.coils=8")
-    physics, generator = build_scenario(cfg.physics, torch.device("cpu"), seed=0)
+    physics, generator = build_scenario(cfg.physics, seed=0)
     assert physics.coil_maps.shape[1] == 8
     mask = generator.step(batch_size=64)["mask"]
     assert mask.mean().item() == pytest.approx(1 / 4, abs=0.03)
 
     cfg = make_cfg("physics=noisy", "physics.sigma=0.3")
-    physics, _ = build_scenario(cfg.physics, torch.device("cpu"), seed=0)
+    physics, _ = build_scenario(cfg.physics, seed=0)
     assert physics.noise_model.sigma.item() == pytest.approx(0.3)
 
 
@@ -94,3 +94,11 @@ def test_experiment_preset_is_the_paper_setup(make_cfg):
     assert cfg.split._target_.endswith("random_split") and cfg.split.seed == 0
     assert cfg.trainer.batch_size == 4 and cfg.trainer.optimizer.lr == pytest.approx(1e-3)
     assert cfg.model.num_iter == 3 and cfg.model.denoiser.scales == 4 and cfg.model.denoiser.channels_per_scale is None
+
+
+def test_device_auto_resolves_once_for_every_object(make_cfg):
+    cfg = make_cfg(smoke=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert cfg.trainer.device == expected
+    assert cfg.physics.operator.device == cfg.physics.generator.device == expected
+    assert make_cfg("trainer.device=cpu").physics.generator.device == "cpu"

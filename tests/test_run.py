@@ -114,3 +114,20 @@ def test_missing_fastmri_file_says_how_to_make_it(tmp_path, data_dir):
     assert proc.returncode != 0
     assert "slice_index='middle').save_simple_dataset(" in proc.stderr + proc.stdout
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_a_loss_needing_noise_is_refused_alone_and_skipped_in_a_sweep(make_cfg, tmp_path, data_dir):
+    with pytest.raises(ValueError, match=r"needs \['noise'\].*physics=noisy"):
+        run(make_cfg("+loss.requires=[noise]", "physics=mri"))
+    assert not (tmp_path / "run" / "results.json").exists()
+
+    sweep_dir = tmp_path / "sweep"
+    proc = launch(
+        "-m", "debug=smoke", "loss=mc", "+loss.requires=[noise]", "physics=mri,noisy",
+        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir,
+    )
+    assert_ok(proc)
+    status = {r["physics"]: r for r in map(results_io.read, sweep_dir.glob("*/results.json"))}
+    assert status["noisy"]["status"] == "ok"
+    assert status["mri"]["status"] == "skipped" and "noise" in status["mri"]["reason"]
+    assert status["mri"]["metrics"] == {}
