@@ -16,3 +16,5 @@ def _device(name: str = "auto") -> str:
 # Resolved once in the config, so every object that needs a device (physics, generators,
 # losses) can interpolate ${trainer.device} instead of each re-deciding what "auto" means.
 OmegaConf.register_new_resolver("device", _device, replace=True)
+# ${mul:${physics.sigma},0.5}: hyper-parameters stated relative to the scenario's (e.g. σ/2).
+OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b), replace=True)

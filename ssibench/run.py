@@ -21,7 +21,7 @@ import ssibench
 from ssibench import results as results_io
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.scenarios import build_scenario
-from ssibench.training import BenchmarkTrainer, checkpoint_dir
+from ssibench.training import BenchmarkTrainer, checkpoint_dir, seed_random_generators
 
 
 def choice_name(cfg: DictConfig, group: str) -> str:
@@ -89,24 +89,14 @@ def _base_results(cfg: DictConfig, device: torch.device) -> dict:
     }
 
 
-def run(cfg: DictConfig) -> dict:
-    """Train and evaluate one (loss, scenario, seed); write and return its results.json content."""
-    output_dir = Path(cfg.paths.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.trainer.device)
-    results = _base_results(cfg, device)
+def prepare_measurements(cfg: DictConfig):
+    """The run's train/test measurement datasets and the operator that made them.
 
-    missing = sorted(set(cfg.loss.get("requires", [])) - set(cfg.physics.get("provides", [])))
-    if missing:
-        reason = f"loss={results['loss']} needs {missing}, which physics={results['physics']} does not provide"
-        if not _in_sweep():
-            raise ValueError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
-        results.update(status="skipped", reason=reason)
-        results_io.write(output_dir / "results.json", results)
-        print(f"[ssibench] skipped: {reason}")
-        return results
+    Identical for every loss of the same data, split, scenario and seed: simulated once, then
+    read from the cache. Items are ``(x, y, params)`` with ``params`` the image's mask.
 
-    # Images, split and measurements: identical for every loss of the same scenario and seed.
+    :return: ``(train_data, test_data, physics)``.
+    """
     images = instantiate(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     _check_images(train_images, cfg.img_size)
@@ -119,27 +109,23 @@ def run(cfg: DictConfig) -> dict:
         test_images,
         physics,
         physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
-        device=device,
+        device=cfg.trainer.device,
     )
     train_data = dinv.datasets.HDF5Dataset(cache, split="train", load_physics_generator_params=True)
     test_data = dinv.datasets.HDF5Dataset(cache, split="test", load_physics_generator_params=True)
-    train_loader = DataLoader(
-        train_data,
-        batch_size=cfg.trainer.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(cfg.seed),
-        num_workers=cfg.trainer.num_workers,
-    )
-    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, num_workers=cfg.trainer.num_workers)
+    return train_data, test_data, physics
 
+
+def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_dir: Path) -> BenchmarkTrainer:
+    """The model, the loss terms, the metrics and the optimiser of a run, in a deepinv Trainer."""
+    device = torch.device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model).to(device)
     losses = [instantiate(loss) for loss in cfg.loss.losses]
-    metric_names = list(cfg.metrics.keys())
-    metrics = [instantiate(cfg.metrics[name]) for name in metric_names]
+    seed_random_generators(losses, cfg.seed)
+    metrics = [instantiate(cfg.metrics[name]) for name in cfg.metrics]
     use_wandb = cfg.logger.get("wandb") is not None
-
-    trainer = BenchmarkTrainer(
+    return BenchmarkTrainer(
         model=model,
         physics=physics,
         optimizer=instantiate(cfg.trainer.optimizer)(model.parameters()),
@@ -163,11 +149,45 @@ def run(cfg: DictConfig) -> dict:
         plot_images=use_wandb and cfg.logger.wandb.log_images,
     )
 
+
+def run(cfg: DictConfig) -> dict:
+    """Train and evaluate one (loss, scenario, seed); write and return its results.json content."""
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(cfg.trainer.device)
+    results = _base_results(cfg, device)
+
+    missing = sorted(set(cfg.loss.get("requires", [])) - set(cfg.physics.get("provides", [])))
+    if missing:
+        reason = f"loss={results['loss']} needs {missing}, which physics={results['physics']} does not provide"
+        if not _in_sweep():
+            raise ValueError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
+        results.update(status="skipped", reason=reason)
+        results_io.write(output_dir / "results.json", results)
+        print(f"[ssibench] skipped: {reason}")
+        return results
+
+    train_data, test_data, physics = prepare_measurements(cfg)
+    train_loader = DataLoader(
+        train_data,
+        batch_size=cfg.trainer.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        num_workers=cfg.trainer.num_workers,
+    )
+    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, num_workers=cfg.trainer.num_workers)
+    trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir)
+    losses = trainer.losses
+    metric_names = list(cfg.metrics.keys())
+
     start = time.perf_counter()
     if losses and cfg.epochs > 0:
         trainer.train()
     results["train_seconds"] = time.perf_counter() - start
 
+    # Evaluation draws (e.g. Noise2Inverse's splits) are the same whether the model was just
+    # trained or loaded from a checkpoint.
+    seed_random_generators(losses, cfg.seed)
     start = time.perf_counter()
     trainer.test(test_loader, compare_no_learning=True)
     results["eval_seconds"] = time.perf_counter() - start

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import deepinv as dinv
+import torch
 
 
 class BenchmarkTrainer(dinv.Trainer):
@@ -28,3 +29,22 @@ class BenchmarkTrainer(dinv.Trainer):
 def checkpoint_dir(output_dir: str | os.PathLike) -> Path:
     """Where a run's checkpoints go (``ckp_<epoch>.pth.tar``, ``ckp_best.pth.tar``)."""
     return Path(output_dir) / "checkpoints"
+
+
+def seed_random_generators(modules: list[torch.nn.Module], seed: int) -> int:
+    """Seed the ``torch.Generator`` of every component inside ``modules`` from the run's seed.
+
+    Losses hold their own generators (split masks, fresh acquisition masks, transforms), created
+    with a fixed default seed: without this, a seed sweep would vary the weights and the data but
+    replay the same loss randomness. Each generator gets its own stream and keeps its device.
+
+    :return: the number of generators seeded.
+    """
+    count = 0
+    for module in modules:
+        for part in module.modules():
+            rng = getattr(part, "rng", None)
+            if isinstance(rng, torch.Generator):
+                rng.manual_seed(seed * 10_007 + count)
+                count += 1
+    return count

@@ -18,6 +18,30 @@ CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
 
 
+def _compose_plain(*overrides: str):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose("config", overrides=list(overrides))
+
+
+# The benchmark grid, read from conf/: a loss or scenario added there is tested without editing tests.
+LOSSES = sorted(path.stem for path in (CONF / "loss").glob("*.yaml"))
+SCENARIOS = sorted(path.stem for path in (CONF / "physics").glob("*.yaml"))
+_REQUIRES = {name: set(_compose_plain(f"loss={name}").loss.get("requires", [])) for name in LOSSES}
+_PROVIDES = {name: set(_compose_plain(f"physics={name}").physics.get("provides", [])) for name in SCENARIOS}
+SELF_SUPERVISED = [
+    name
+    for name in LOSSES
+    if (spec := _compose_plain(f"loss={name}").loss).get("losses") and not spec.get("supervised", False)
+]
+GlobalHydra.instance().clear()
+
+
+def runnable(loss: str, physics: str) -> bool:
+    """Whether the scenario provides what the loss requires (else the run is skipped)."""
+    return _REQUIRES[loss] <= _PROVIDES[physics]
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory) -> Path:
     """One data dir for the session: the MNI152 slices and the smoke caches are built once."""
@@ -67,3 +91,21 @@ def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subpr
 
 def assert_ok(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, f"launch.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+
+
+@pytest.fixture(scope="session")
+def smoke_sweep(tmp_path_factory, data_dir) -> dict[tuple[str, str], dict]:
+    """One `launch.py -m debug=smoke` sweep of every loss over every scenario, as a user runs it."""
+    from ssibench import results as results_io
+
+    sweep_dir = tmp_path_factory.mktemp("sweep")
+    proc = launch(
+        "-m", "debug=smoke", f"loss={','.join(LOSSES)}", f"physics={','.join(SCENARIOS)}",
+        f"hydra.sweep.dir={sweep_dir}", cwd=sweep_dir, data_dir=data_dir, timeout=1800,
+    )
+    assert_ok(proc)
+    found = {}
+    for path in sweep_dir.glob("*/results.json"):
+        results = results_io.read(path)
+        found[results["loss"], results["physics"]] = results | {"dir": str(path.parent)}
+    return found

@@ -2,34 +2,41 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
+from deepinv.physics import MRI, MultiCoilMRI
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, Dataset
 
-from conftest import CONF
+from conftest import SCENARIOS, SELF_SUPERVISED, runnable
 from ssibench.losses.measurement_consistency import AdjointMCLoss
+from ssibench.losses.multi_operator_consistency import MOConsistencyLoss
+from ssibench.losses.splitting_consistency import SplittingConsistencyLoss
+from ssibench.run import build_trainer, prepare_measurements
 from ssibench.scenarios import build_scenario
 
+GUARDED = [(loss, physics) for loss in SELF_SUPERVISED for physics in SCENARIOS if runnable(loss, physics)]
 
 
-def _is_self_supervised(spec) -> bool:
-    """Trains something and is not the oracle (`supervised: true`)."""
-    return bool(spec.get("losses")) and not spec.get("supervised", False)
+def test_the_grid_is_what_the_benchmark_promises():
+    assert "sup" not in SELF_SUPERVISED and "zero_filled" not in SELF_SUPERVISED
+    assert {"mc", "ssdu", "ei", "mo_ei", "ensure", "robust_mo_ei"} <= set(SELF_SUPERVISED)
+    noisy_only = {loss for loss in SELF_SUPERVISED if not runnable(loss, "mri")}
+    assert noisy_only == {"ensure", "robust_ssdu", "noise2recon_ssdu", "ddssl", "robust_ei", "robust_mo_ei"}
 
 
-# Read from the YAMLs, so a newly added loss is guarded without editing this file.
-SELF_SUPERVISED = sorted(
-    path.stem for path in (CONF / "loss").glob("*.yaml") if _is_self_supervised(OmegaConf.load(path))
-)
-SCENARIOS = sorted(path.stem for path in (CONF / "physics").glob("*.yaml"))
+def _mri(img_size=16, coils=None, seed=0):
+    mask = (torch.rand(1, 1, img_size, img_size, generator=torch.Generator().manual_seed(seed)) > 0.5).float()
+    if coils:
+        return MultiCoilMRI(img_size=(img_size, img_size), coil_maps=coils, mask=mask)
+    return MRI(img_size=(img_size, img_size), mask=mask)
 
 
 def test_adjoint_mc_matches_its_formula():
-    from deepinv.physics import MultiCoilMRI
-
     torch.manual_seed(0)
-    physics = MultiCoilMRI(img_size=(16, 16), coil_maps=4, mask=(torch.rand(1, 16, 16) > 0.5).float())
+    physics = _mri(coils=4)
     x, x_net = torch.rand(2, 2, 16, 16), torch.rand(2, 2, 16, 16)
     y = physics(x)
     expected = (physics.A_adjoint(physics.A(x_net)) - physics.A_adjoint(y)).pow(2).mean()
@@ -42,36 +49,134 @@ def test_mc_uses_the_adjoint_form_in_multicoil_only(make_cfg):
     assert instantiate(make_cfg("loss=mc", "physics=mri").loss.losses[0]).__class__.__name__ == "MCLoss"
 
 
-def test_loss_kinds_are_declared():
-    assert "mc" in SELF_SUPERVISED and "sup" not in SELF_SUPERVISED and "zero_filled" not in SELF_SUPERVISED
+class _SameMask:
+    """A 'generator' whose fresh operator is the acquisition operator itself."""
+
+    def __init__(self, mask):
+        self.mask = mask
+
+    def step(self, batch_size=1, **kwargs):
+        return {"mask": self.mask}
 
 
-@pytest.mark.parametrize("physics", SCENARIOS)
-@pytest.mark.parametrize("loss", SELF_SUPERVISED)
-def test_self_supervised_losses_never_read_the_ground_truth(loss, physics, make_cfg):
-    """Ground truth set to NaN: a self-supervised loss and its gradients must stay finite."""
+@pytest.mark.parametrize("coils", [None, 4])
+def test_mo_consistency_reduces_to_mc_when_the_new_operator_is_the_old(coils):
+    physics = _mri(coils=coils)
+    x_net = torch.rand(2, 2, 16, 16)
+    y = physics(torch.rand(2, 2, 16, 16))
+    loss = MOConsistencyLoss(physics_generator=_SameMask(physics.mask), apply_noise=False)
+    pseudo_inverse = lambda y, physics: physics.A_dagger(y)  # A A† A = A: re-reconstruction is exact
+    expected = torch.nn.functional.mse_loss(physics.A(x_net), y)
+    assert loss(x_net=x_net, y=y, physics=physics, model=pseudo_inverse) == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_mo_consistency_uses_a_fresh_operator():
+    physics = _mri()
+    seen = []
+    model = lambda y, physics: seen.append(physics.mask.clone()) or physics.A_adjoint(y)
+    other = _mri(seed=1).mask
+    MOConsistencyLoss(physics_generator=_SameMask(other), apply_noise=False)(
+        x_net=torch.rand(1, 2, 16, 16), y=physics(torch.rand(1, 2, 16, 16)), physics=physics, model=model
+    )
+    assert torch.equal(seen[0], other) and not torch.equal(physics.mask, other)
+
+
+class _FixedSplits(torch.nn.Module):
+    """Stands in for the split-wrapped model: returns preset reconstructions in turn."""
+
+    def __init__(self, outputs):
+        super().__init__()
+        self.outputs = list(outputs)
+
+    def forward(self, y, physics, **kwargs):
+        return self.outputs.pop(0)
+
+
+@pytest.mark.parametrize("coils", [None, 4])
+def test_splitting_consistency_is_zero_for_agreeing_consistent_reconstructions(coils):
+    physics = _mri(coils=coils)
+    x = torch.rand(2, 2, 16, 16)
+    y = physics(x)
+    loss = SplittingConsistencyLoss(mask_generator=None)
+    assert loss(x_net=x, y=y, physics=physics, model=_FixedSplits([x.clone()])) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_splitting_consistency_compares_only_the_unmeasured_kspace():
+    physics = _mri()
+    x = torch.rand(1, 2, 16, 16)
+    y = physics(x)
+    loss = SplittingConsistencyLoss(mask_generator=None)
+    # A second reconstruction that differs only in measured k-space: MC sees it, the consistency term does not.
+    measured_change = physics.A_adjoint(physics.A(torch.rand(1, 2, 16, 16)))
+    x2 = x + measured_change
+    unmeasured = physics.clone()
+    unmeasured.update(mask=1 - physics.mask)
+    assert unmeasured.A(x2 - x).abs().max() < 1e-5
+    expected = torch.nn.functional.mse_loss(physics.A(x2), y)
+    assert loss(x_net=x, y=y, physics=physics, model=_FixedSplits([x2])) == pytest.approx(expected.item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("loss,physics", GUARDED, ids=[f"{l}-{p}" for l, p in GUARDED])
+def test_loss_forward_never_reads_the_ground_truth(loss, physics, make_cfg):
+    """Each loss term called directly with the ground truth set to NaN stays finite, and so do its gradients."""
     cfg = make_cfg(f"loss={loss}", f"physics={physics}")
     torch.manual_seed(0)
     physics_op, generator = build_scenario(cfg.physics, seed=0)
     x = torch.rand(2, 2, cfg.img_size, cfg.img_size)
-    params = generator.step(batch_size=2)
-    y = physics_op(x, **params)
+    physics_op.update(**generator.step(batch_size=2))
+    y = physics_op(x)
     model = instantiate(cfg.model)
     losses = [instantiate(spec) for spec in cfg.loss.losses]
-    for l in losses:
-        model = l.adapt_model(model)
+    for term in losses:
+        model = term.adapt_model(model)
     model.train()
-    x_net = model(y, physics_op)
+    # as deepinv's Trainer does: wrapped models (splitting, R2R) keep what the loss needs
+    takes_update = "update_parameters" in inspect.signature(model.forward).parameters
+    x_net = model(y, physics_op, **({"update_parameters": True} if takes_update else {}))
     nan_truth = torch.full_like(x, float("nan"))
-    total = sum(l(x=nan_truth, x_net=x_net, y=y, physics=physics_op, model=model).mean() for l in losses)
+    total = sum(term(x=nan_truth, x_net=x_net, y=y, physics=physics_op, model=model).mean() for term in losses)
     total.backward()
     assert torch.isfinite(total)
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-def test_the_leak_guard_catches_a_loss_that_reads_the_ground_truth():
-    """The guard above can fail: the supervised loss turns NaN with NaN ground truth."""
-    from deepinv.loss import SupLoss
+class _NaNTruth(Dataset):
+    """The run's measurements with the ground truth replaced by NaN."""
 
-    x_net = torch.rand(1, 2, 8, 8, requires_grad=True)
-    assert not torch.isfinite(SupLoss()(x=torch.full_like(x_net, float("nan")), x_net=x_net).mean())
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        x, y, params = self.data[i]
+        return torch.full_like(x, float("nan")), y, params
+
+
+@pytest.mark.parametrize("loss,physics", GUARDED, ids=[f"{l}-{p}" for l, p in GUARDED])
+def test_training_with_nan_ground_truth_stays_finite(loss, physics, make_cfg, tmp_path):
+    """A real training epoch (deepinv Trainer, the run's data and loss) where every x is NaN."""
+    cfg = make_cfg(f"loss={loss}", f"physics={physics}")
+    train_data, _, physics_op = prepare_measurements(cfg)
+    loader = DataLoader(_NaNTruth(train_data), batch_size=cfg.trainer.batch_size)
+    trainer = build_trainer(cfg, physics_op, loader, None, tmp_path)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    trainer.train()  # wraps the model for splitting/R2R losses: same parameters, same order
+    after = list(trainer.model.parameters())
+    assert all(torch.isfinite(p).all() for p in after)
+    assert any(not torch.equal(b, a) for b, a in zip(before, after)), "the weights did not change"
+    for history in trainer.loss_history.values():
+        assert history and all(torch.isfinite(torch.tensor(v)) for v in history)
+
+
+def test_the_leak_guard_catches_a_loss_that_reads_the_ground_truth(make_cfg, tmp_path):
+    """The guards above can fail: the oracle loss gets NaN from the first and, through deepinv's
+    Trainer (which hands all-NaN ground truth to losses as None), cannot train at all."""
+    cfg = make_cfg("loss=sup")
+    x_net = torch.rand(1, 2, 8, 8)
+    assert not torch.isfinite(instantiate(cfg.loss.losses[0])(x=torch.full_like(x_net, float("nan")), x_net=x_net)).all()
+    train_data, _, physics_op = prepare_measurements(cfg)
+    trainer = build_trainer(cfg, physics_op, DataLoader(_NaNTruth(train_data), batch_size=4), None, tmp_path)
+    with pytest.raises(AttributeError):
+        trainer.train()
