@@ -21,7 +21,7 @@ import ssibench
 from ssibench import results as results_io
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.scenarios import build_scenario
-from ssibench.training import BenchmarkTrainer, checkpoint_dir, seed_random_generators
+from ssibench.training import AdversarialBenchmarkTrainer, BenchmarkTrainer, checkpoint_dir, seed_random_generators
 
 
 def choice_name(cfg: DictConfig, group: str) -> str:
@@ -122,13 +122,30 @@ def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_di
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model).to(device)
     losses = [instantiate(loss) for loss in cfg.loss.losses]
-    seed_random_generators(losses, cfg.seed)
+    optimizer = instantiate(cfg.trainer.optimizer)
     metrics = [instantiate(cfg.metrics[name]) for name in cfg.metrics]
     use_wandb = cfg.logger.get("wandb") is not None
-    return BenchmarkTrainer(
+
+    # A loss with a discriminator trains it alongside the model, with its own optimiser.
+    adversarial = {}
+    if cfg.loss.get("discriminator") is not None:
+        discriminator = instantiate(cfg.loss.discriminator).to(device)
+        losses_d = [instantiate(loss) for loss in cfg.loss.losses_d]
+        adversarial = {"D": discriminator, "losses_d": losses_d, "optimizer_step_multi_dataset": False}
+        optimizer = dinv.training.AdversarialOptimizer(optimizer(model.parameters()), optimizer(discriminator.parameters()))
+    else:
+        optimizer = optimizer(model.parameters())
+    for term in losses + adversarial.get("losses_d", []):
+        if hasattr(term, "attach_training_data"):  # e.g. real samples for a discriminator
+            term.attach_training_data(train_loader.dataset, cfg.trainer.batch_size, cfg.seed)
+    seed_random_generators(losses + adversarial.get("losses_d", []), cfg.seed)
+
+    trainer_class = AdversarialBenchmarkTrainer if adversarial else BenchmarkTrainer
+    return trainer_class(
         model=model,
         physics=physics,
-        optimizer=instantiate(cfg.trainer.optimizer)(model.parameters()),
+        optimizer=optimizer,
+        **adversarial,
         train_dataloader=train_loader,
         eval_dataloader=test_loader,
         epochs=cfg.epochs,
@@ -187,7 +204,7 @@ def run(cfg: DictConfig) -> dict:
 
     # Evaluation draws (e.g. Noise2Inverse's splits) are the same whether the model was just
     # trained or loaded from a checkpoint.
-    seed_random_generators(losses, cfg.seed)
+    seed_random_generators(losses + getattr(trainer, "losses_d", []), cfg.seed)
     start = time.perf_counter()
     trainer.test(test_loader, compare_no_learning=True)
     results["eval_seconds"] = time.perf_counter() - start

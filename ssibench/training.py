@@ -9,8 +9,8 @@ import deepinv as dinv
 import torch
 
 
-class BenchmarkTrainer(dinv.Trainer):
-    """deepinv's :class:`~deepinv.Trainer`, checkpointing into one fixed folder of the run.
+class _FixedFolder:
+    """Checkpoint into one fixed folder of the run.
 
     deepinv 0.5 creates a new timestamped sub-folder (with ``exist_ok=False``) at every
     ``setup_train``, i.e. at ``train()`` and again at ``test()``: two jobs starting in the same
@@ -24,6 +24,23 @@ class BenchmarkTrainer(dinv.Trainer):
         self.save_path = folder
         if folder is not None:
             os.makedirs(folder, exist_ok=True)
+
+
+class BenchmarkTrainer(_FixedFolder, dinv.Trainer):
+    """deepinv's :class:`~deepinv.Trainer`, checkpointing into the run's folder."""
+
+
+class AdversarialBenchmarkTrainer(_FixedFolder, dinv.training.AdversarialTrainer):
+    """deepinv's :class:`~deepinv.training.AdversarialTrainer`, checkpointing into the run's folder,
+    and restoring the discriminator from ``ckpt_pretrained`` (deepinv 0.5 forgets the path before
+    it gets to it, so the discriminator restarted from scratch)."""
+
+    def setup_train(self, train: bool = True, **kwargs):
+        ckpt = self.ckpt_pretrained
+        super().setup_train(train=train, **kwargs)
+        if ckpt is not None:
+            state = torch.load(ckpt, map_location=self.device, weights_only=True)
+            self.D.load_state_dict(state["state_dict_D"])
 
 
 def checkpoint_dir(output_dir: str | os.PathLike) -> Path:

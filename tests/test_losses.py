@@ -22,7 +22,8 @@ GUARDED = [(loss, physics) for loss in SELF_SUPERVISED for physics in SCENARIOS 
 
 def test_the_grid_is_what_the_benchmark_promises():
     assert "sup" not in SELF_SUPERVISED and "zero_filled" not in SELF_SUPERVISED
-    assert {"mc", "ssdu", "ei", "mo_ei", "ensure", "robust_mo_ei"} <= set(SELF_SUPERVISED)
+    assert len(SELF_SUPERVISED) == 18  # the 20 choices less the oracle and zero-filled
+    assert {"mc", "ssdu", "ei", "mo_ei", "adversarial", "uair", "ensure", "robust_mo_ei"} <= set(SELF_SUPERVISED)
     noisy_only = {loss for loss in SELF_SUPERVISED if not runnable(loss, "mri")}
     assert noisy_only == {"ensure", "robust_ssdu", "noise2recon_ssdu", "ddssl", "robust_ei", "robust_mo_ei"}
 
@@ -118,26 +119,32 @@ def test_splitting_consistency_compares_only_the_unmeasured_kspace():
 
 @pytest.mark.parametrize("loss,physics", GUARDED, ids=[f"{l}-{p}" for l, p in GUARDED])
 def test_loss_forward_never_reads_the_ground_truth(loss, physics, make_cfg):
-    """Each loss term called directly with the ground truth set to NaN stays finite, and so do its gradients."""
+    """Each loss term (and discriminator term) called directly with the ground truth set to NaN
+    stays finite, and so do its gradients."""
     cfg = make_cfg(f"loss={loss}", f"physics={physics}")
     torch.manual_seed(0)
     physics_op, generator = build_scenario(cfg.physics, seed=0)
     x = torch.rand(2, 2, cfg.img_size, cfg.img_size)
-    physics_op.update(**generator.step(batch_size=2))
+    params = generator.step(batch_size=2)
+    physics_op.update(**params)
     y = physics_op(x)
+    nan_truth = torch.full_like(x, float("nan"))
     model = instantiate(cfg.model)
-    losses = [instantiate(spec) for spec in cfg.loss.losses]
-    for term in losses:
+    terms = [instantiate(spec) for spec in cfg.loss.losses] + [instantiate(spec) for spec in cfg.loss.get("losses_d", [])]
+    extra = {"D": instantiate(cfg.loss.discriminator)} if cfg.loss.get("discriminator") is not None else {}
+    for term in terms:
         model = term.adapt_model(model)
+        if hasattr(term, "attach_training_data"):
+            term.attach_training_data([(nan_truth[i], y[i], {k: v[i] for k, v in params.items()}) for i in range(2)], 2, 0)
     model.train()
     # as deepinv's Trainer does: wrapped models (splitting, R2R) keep what the loss needs
     takes_update = "update_parameters" in inspect.signature(model.forward).parameters
     x_net = model(y, physics_op, **({"update_parameters": True} if takes_update else {}))
-    nan_truth = torch.full_like(x, float("nan"))
-    total = sum(term(x=nan_truth, x_net=x_net, y=y, physics=physics_op, model=model).mean() for term in losses)
+    total = sum(term(x=nan_truth, x_net=x_net, y=y, physics=physics_op, model=model, **extra).mean() for term in terms)
     total.backward()
     assert torch.isfinite(total)
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    networks = [model] + list(extra.values())
+    assert all(torch.isfinite(p.grad).all() for net in networks for p in net.parameters() if p.grad is not None)
 
 
 class _NaNTruth(Dataset):
@@ -161,11 +168,13 @@ def test_training_with_nan_ground_truth_stays_finite(loss, physics, make_cfg, tm
     train_data, _, physics_op = prepare_measurements(cfg)
     loader = DataLoader(_NaNTruth(train_data), batch_size=cfg.trainer.batch_size)
     trainer = build_trainer(cfg, physics_op, loader, None, tmp_path)
-    before = [p.detach().clone() for p in trainer.model.parameters()]
+    networks = [trainer.model] + ([trainer.D] if getattr(trainer, "D", None) is not None else [])
+    before = [[p.detach().clone() for p in net.parameters()] for net in networks]
     trainer.train()  # wraps the model for splitting/R2R losses: same parameters, same order
-    after = list(trainer.model.parameters())
-    assert all(torch.isfinite(p).all() for p in after)
-    assert any(not torch.equal(b, a) for b, a in zip(before, after)), "the weights did not change"
+    for net, old in zip(networks, before):
+        new = list(net.parameters())
+        assert all(torch.isfinite(p).all() for p in new)
+        assert any(not torch.equal(b, a) for b, a in zip(old, new)), f"the weights of {type(net).__name__} did not change"
     for history in trainer.loss_history.values():
         assert history and all(torch.isfinite(torch.tensor(v)) for v in history)
 

@@ -33,10 +33,21 @@ def test_smoke_run_through_hydra_entry(smoke_sweep, loss, physics):
         assert results["metrics"]["PSNR"] != results["zero_filled"]["PSNR"]
 
 
+PAPER_LOSSES = {
+    "sup", "zero_filled", "mc", "ssdu", "noise2inverse", "weighted_ssdu", "ssdu_consistency", "moc_ssdu", "vortex",
+    "ei", "moi", "mo_ei", "adversarial", "uair", "ensure", "robust_ssdu", "noise2recon_ssdu", "ddssl", "robust_ei",
+    "robust_mo_ei",
+}
+
+
 def test_the_grid_runs_every_combination_the_rules_allow(smoke_sweep):
     assert len(smoke_sweep) == len(LOSSES) * len(SCENARIOS)
     ran = sum(r["status"] == "ok" for r in smoke_sweep.values())
     assert ran == sum(runnable(loss, physics) for loss in LOSSES for physics in SCENARIOS)
+    # the paper's grid: 14 choices in all 4 scenarios + 6 noisy-only losses in `noisy`
+    assert PAPER_LOSSES <= set(LOSSES)
+    paper = [r["status"] for (loss, _), r in smoke_sweep.items() if loss in PAPER_LOSSES]
+    assert (paper.count("ok"), paper.count("skipped")) == (62, 18)
 
 
 def test_scenarios_simulate_different_data(smoke_sweep):
@@ -61,7 +72,8 @@ def test_results_json_schema(make_cfg, tmp_path):
 
 @pytest.mark.parametrize(
     "loss,physics",
-    [("mc", "multicoil"), ("noise2inverse", "mri")],  # noise2inverse: a wrapped model, random splits at evaluation
+    # noise2inverse: a wrapped model and random splits at evaluation; adversarial: a second network
+    [("mc", "multicoil"), ("noise2inverse", "mri"), ("adversarial", "mri")],
 )
 def test_checkpoint_evaluation_reproduces_the_run(loss, physics, make_cfg, tmp_path):
     trained = run(make_cfg(f"loss={loss}", f"physics={physics}", output_dir=tmp_path / "train"))
