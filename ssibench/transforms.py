@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import operator
 
+import torch
 from deepinv.transform import RandomNoise, Transform
 
 
@@ -13,6 +14,17 @@ def chain(transforms: list[Transform]) -> Transform:
     return functools.reduce(operator.mul, transforms)
 
 
-def random_noise(sigma_range: list[float], **kwargs) -> RandomNoise:
-    """deepinv's RandomNoise with a noise level drawn uniformly in ``sigma_range`` (it wants a tuple)."""
-    return RandomNoise(sigma=tuple(sigma_range), **kwargs)
+class RangeNoise(RandomNoise):
+    """deepinv's RandomNoise with a noise level drawn uniformly in ``sigma_range`` for each draw.
+
+    deepinv 0.5 draws the level on the CPU whatever the generator's device, so a CUDA generator
+    (needed for the noise itself on CUDA) fails; here it is drawn on the generator's device.
+    """
+
+    def __init__(self, sigma_range: list[float], **kwargs):
+        super().__init__(sigma=tuple(sigma_range), **kwargs)
+
+    def _get_params(self, *args) -> dict:
+        low, high = self.sigma
+        levels = torch.rand(self.n_trans, generator=self.rng, device=self.rng.device) * (high - low) + low
+        return {"noise_model": [self.noise_class(sigma=level.item(), rng=self.rng) for level in levels]}

@@ -189,3 +189,13 @@ def test_the_leak_guard_catches_a_loss_that_reads_the_ground_truth(make_cfg, tmp
     trainer = build_trainer(cfg, physics_op, DataLoader(_NaNTruth(train_data), batch_size=4), None, tmp_path)
     with pytest.raises(AttributeError):
         trainer.train()
+
+
+def test_range_noise_draws_levels_in_its_range():
+    from ssibench.transforms import RangeNoise
+
+    transform = RangeNoise(sigma_range=[0.05, 0.2], rng=torch.Generator().manual_seed(0))
+    levels = [transform._get_params()["noise_model"][0].sigma.item() for _ in range(200)]
+    assert 0.05 <= min(levels) < 0.07 and 0.18 < max(levels) <= 0.2
+    y = torch.ones(1, 2, 8, 8)
+    assert transform(y).shape == y.shape and not torch.equal(transform(y), y)
