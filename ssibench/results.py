@@ -9,10 +9,13 @@ import tempfile
 from pathlib import Path
 
 STATUSES = ("ok", "skipped", "failed", "diverged")
+KINDS = ("supervised", "self-supervised", "no-learning")
 
 # key -> type(s) of every field a results.json has.
 SCHEMA = {
     "loss": str,
+    "label": str,
+    "kind": str,
     "physics": str,
     "dataset": str,
     "seed": int,
@@ -36,6 +39,8 @@ def validate(results: dict) -> dict:
             raise ValueError(f"results.json lacks '{key}'")
         if not isinstance(results[key], kind) or isinstance(results[key], bool) and kind is int:
             raise ValueError(f"results.json '{key}' should be {kind}, got {results[key]!r}")
+    if results["kind"] not in KINDS:
+        raise ValueError(f"results.json kind must be one of {KINDS}, got {results['kind']!r}")
     if results["status"] not in STATUSES:
         raise ValueError(f"results.json status must be one of {STATUSES}, got {results['status']!r}")
     for block in ("metrics", "zero_filled"):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -70,9 +71,18 @@ def _wandb_setup(cfg: DictConfig, output_dir: Path) -> dict:
     }
 
 
+def _kind(loss: DictConfig) -> str:
+    if loss.get("supervised", False):
+        return "supervised"
+    return "self-supervised" if loss.get("losses") else "no-learning"
+
+
 def _base_results(cfg: DictConfig, device: torch.device) -> dict:
+    loss = choice_name(cfg, "loss")
     return {
-        "loss": choice_name(cfg, "loss"),
+        "loss": loss,
+        "label": str(cfg.loss.get("label", loss)),
+        "kind": _kind(cfg.loss),
         "physics": choice_name(cfg, "physics"),
         "dataset": choice_name(cfg, "dataset"),
         "seed": int(cfg.seed),
@@ -184,6 +194,36 @@ def run(cfg: DictConfig) -> dict:
         print(f"[ssibench] skipped: {reason}")
         return results
 
+    try:
+        _train_and_evaluate(cfg, output_dir, results)
+    except Exception as error:
+        # Recorded and re-raised: the sweep goes on with the next job, and exits non-zero.
+        results.update(status="failed", reason=_last_line(error))
+        _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
+        results_io.write(output_dir / "results.json", results)
+        print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
+        raise
+    results_io.write(output_dir / "results.json", results)
+    print(_one_line(results, output_dir))
+    return results
+
+
+def _last_line(error: BaseException) -> str:
+    """The root cause's last line (Hydra wraps errors of instantiated objects)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__
+
+
+def _finish_wandb(exit_code: int) -> None:
+    wandb = sys.modules.get("wandb")  # only if this run imported it
+    if wandb is not None and wandb.run is not None:
+        wandb.finish(exit_code=exit_code)
+
+
+def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
+    """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
     train_loader = DataLoader(
         train_data,
@@ -219,9 +259,6 @@ def run(cfg: DictConfig) -> dict:
         per_image={name: [float(x) for x in v] for name, v in per_image.items()},
         n_test=len(test_data),
     )
-    results_io.write(output_dir / "results.json", results)
-    print(_one_line(results, output_dir))
-    return results
 
 
 def _one_line(results: dict, output_dir: Path) -> str:

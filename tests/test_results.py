@@ -9,7 +9,7 @@ import pytest
 from ssibench import results as results_io
 
 VALID = {
-    "loss": "mc", "physics": "mri", "dataset": "mni152", "seed": 0, "epochs": 1,
+    "loss": "mc", "label": "MC", "kind": "self-supervised", "physics": "mri", "dataset": "mni152", "seed": 0, "epochs": 1,
     "status": "ok", "reason": None,
     "metrics": {"PSNR": {"mean": 30.0, "std": 1.0}},
     "zero_filled": {"PSNR": {"mean": 28.0, "std": 1.0}},
@@ -29,13 +29,14 @@ def test_valid_results_round_trip(tmp_path):
     [
         lambda r: r.pop("metrics"),
         lambda r: r.update(status="done"),
+        lambda r: r.update(kind="semi"),
         lambda r: r.update(seed="0"),
         lambda r: r.update(seed=True),
         lambda r: r["metrics"]["PSNR"].pop("std"),
         lambda r: r["metrics"]["PSNR"].update(mean=float("nan")),
         lambda r: r["versions"].pop("deepinv"),
     ],
-    ids=["no-metrics", "bad-status", "str-seed", "bool-seed", "no-std", "nan-metric", "no-deepinv-version"],
+    ids=["no-metrics", "bad-status", "bad-kind", "str-seed", "bool-seed", "no-std", "nan-metric", "no-deepinv-version"],
 )
 def test_invalid_results_are_refused(edit, tmp_path):
     bad = copy.deepcopy(VALID)

@@ -121,7 +121,23 @@ def test_missing_fastmri_file_says_how_to_make_it(tmp_path, data_dir):
     proc = launch("dataset=fastmri_brain", "debug=smoke", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode != 0
     assert "slice_index='middle').save_simple_dataset(" in proc.stderr + proc.stdout
-    assert not (tmp_path / "out" / "results.json").exists()
+    results = results_io.read(tmp_path / "out" / "results.json")
+    assert results["status"] == "failed" and "save_simple_dataset" in results["reason"]
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
+    sweep_dir = tmp_path / "sweep"
+    proc = launch(
+        "-m", "debug=smoke", "loss=mc", "trainer.optimizer.lr=-1,0.001",
+        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir,
+    )
+    assert proc.returncode != 0  # the sweep says that a job failed
+    by_lr = {}
+    for path in sweep_dir.glob("*/results.json"):
+        lr = (path.parent / ".hydra" / "overrides.yaml").read_text().split("trainer.optimizer.lr=")[1].split()[0]
+        by_lr[lr] = results_io.read(path)
+    assert by_lr["-1"]["status"] == "failed" and by_lr["-1"]["reason"] == "ValueError: Invalid learning rate: -1"
+    assert by_lr["0.001"]["status"] == "ok"
 
 
 def test_a_loss_needing_noise_is_refused_alone_and_skipped_in_a_sweep(make_cfg, tmp_path, data_dir):
