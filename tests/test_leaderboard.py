@@ -1,0 +1,112 @@
+"""The leaderboard: aggregation over seeds, ranking, paired tests, and a real sweep through joblib."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import assert_ok, launch
+from ssibench import results as results_io
+from ssibench.leaderboard import build_tables, collect, main, paired_test
+
+
+def _write(folder, loss, kind, psnr_per_image, seed=0, physics="mri", status="ok", reason=None):
+    psnr = np.asarray(psnr_per_image, dtype=float)
+    ok = status == "ok"
+    results = {
+        "loss": loss, "label": loss.upper(), "kind": kind, "physics": physics, "dataset": "mni152",
+        "seed": seed, "epochs": 1, "status": status, "reason": reason,
+        "metrics": {"PSNR": {"mean": float(psnr.mean()), "std": float(psnr.std())}, "SSIM": {"mean": 0.5, "std": 0.1}} if ok else {},
+        "zero_filled": {"PSNR": {"mean": 20.0, "std": 1.0}} if ok else {},
+        "per_image": {"PSNR": psnr.tolist()} if ok else {},
+        "n_test": len(psnr), "train_seconds": 1.0, "eval_seconds": 0.1, "device": "cpu",
+        "versions": {"ssibench": "0", "deepinv": "0", "torch": "0"},
+    }
+    path = folder / f"{loss}-{physics}-{seed}"
+    path.mkdir(parents=True)
+    results_io.write(path / "results.json", results)
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    images = np.linspace(25, 30, 12)
+    for seed, shift in ((0, 0.0), (1, 0.2)):
+        _write(tmp_path, "good", "self-supervised", images + 1 + shift, seed)
+        _write(tmp_path, "worse", "self-supervised", images + shift, seed)
+        _write(tmp_path, "twin", "self-supervised", images + 1 + shift, seed)  # equals `good` on every image
+        _write(tmp_path, "sup", "supervised", images + 3 + shift, seed)
+        _write(tmp_path, "zero_filled", "no-learning", images - 2 + shift, seed)
+    _write(tmp_path, "ensure", "self-supervised", [], status="skipped", reason="loss=ensure needs ['noise']")
+    _write(tmp_path, "moi", "self-supervised", [], status="failed", reason="ValueError: boom")
+    return tmp_path
+
+
+def test_paired_test_separates_a_consistent_gain_from_a_tie():
+    a = np.linspace(20, 30, 10)
+    assert paired_test(a + 0.1, a)[0] == "better" and paired_test(a + 0.1, a)[1] < 0.05
+    assert paired_test(a, a + 0.1)[0] == "worse"
+    assert paired_test(a, a.copy()) == ("tie", 1.0)
+    noise = np.random.default_rng(0).normal(0, 1, 10)
+    assert paired_test(a + noise, a + noise[::-1])[0] == "tie"  # same values, shuffled: no consistent gain
+
+
+def test_tables_aggregate_seeds_rank_and_compare(sweep):
+    (table,) = build_tables(collect([sweep]))
+    assert [row.loss for row in table.rows][0] == "zero_filled" and table.rows[-1].loss == "sup"  # ascending
+    rows = {row.loss: row for row in table.rows}
+    mean, std = rows["worse"].metrics["PSNR"]
+    assert mean == pytest.approx(27.6) and std == pytest.approx(np.std([27.5, 27.7], ddof=1))
+    assert rows["worse"].n_seeds == 2
+    verdicts = {loss: row.verdict for loss, row in rows.items()}
+    assert sorted([verdicts["good"], verdicts["twin"]]) == ["best SSL", "tie"]
+    assert verdicts["worse"] == "worse" and rows["worse"].p_value < 0.05
+    assert verdicts["sup"] == "better" and verdicts["zero_filled"] == "worse"
+    assert sorted(table.not_run) == [("ENSURE", "skipped", "loss=ensure needs ['noise']"), ("MOI", "failed", "ValueError: boom")]
+
+
+def test_cli_writes_markdown_and_csv_that_parse_back(sweep, capsys):
+    assert main([str(sweep)]) == 0
+    markdown = (sweep / "leaderboard.md").read_text()
+    assert "## Scenario `mri`" in markdown and "27.60 ± 0.14" in markdown
+    assert "- MOI: failed — ValueError: boom" in markdown
+    assert "| 5 | SUP |" in markdown  # the oracle ranks last (best) of the five methods
+    assert "Scenario `mri`" in capsys.readouterr().out
+    rows = list(csv.DictReader(open(sweep / "leaderboard.csv")))
+    ranked = {r["loss"]: r for r in rows if r["status"] == "ok"}
+    assert float(ranked["worse"]["PSNR_mean"]) == pytest.approx(27.6)
+    assert {r["status"] for r in rows if not r["loss"]} == {"skipped", "failed"}
+
+
+def test_cli_refuses_a_folder_without_results(tmp_path, capsys):
+    assert main([str(tmp_path)]) == 2
+    assert "no results.json" in capsys.readouterr().err
+    assert main([str(tmp_path / "nope")]) == 2
+    assert not (tmp_path / "leaderboard.md").exists()
+
+
+def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):
+    sweep_dir = tmp_path / "sweep"
+    proc = launch(
+        "-m", "debug=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+        "loss=zero_filled,mc,ssdu", "physics=mri,single", "seed=0,1",
+        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir, timeout=1200,
+    )
+    assert_ok(proc)
+    runs = collect([sweep_dir])
+    assert len(runs) == 12 and all(r["status"] == "ok" for r in runs)
+
+    board = subprocess.run(
+        [sys.executable, "-m", "ssibench.leaderboard", str(sweep_dir)], capture_output=True, text=True, timeout=300
+    )
+    assert board.returncode == 0, board.stderr
+    rows = list(csv.DictReader(open(sweep_dir / "leaderboard.csv")))
+    assert len(rows) == 6
+    for row in rows:
+        psnr = [r["metrics"]["PSNR"]["mean"] for r in runs if r["loss"] == row["loss"] and r["physics"] == row["scenario"]]
+        assert row["n_seeds"] == "2"
+        assert float(row["PSNR_mean"]) == pytest.approx(np.mean(psnr))
+        assert float(row["PSNR_std"]) == pytest.approx(np.std(psnr, ddof=1))
