@@ -110,3 +110,22 @@ def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):
         assert row["n_seeds"] == "2"
         assert float(row["PSNR_mean"]) == pytest.approx(np.mean(psnr))
         assert float(row["PSNR_std"]) == pytest.approx(np.std(psnr, ddof=1))
+
+
+def test_slurm_preset_composes_with_its_values(tmp_path, data_dir):
+    proc = launch("hydra/launcher=slurm", "hydra.launcher.partition=gpu", "--cfg", "hydra", cwd=tmp_path, data_dir=data_dir)
+    assert_ok(proc)
+    launcher = proc.stdout.split("launcher:")[1]
+    for line in ("SlurmLauncher", "partition: gpu", "gpus_per_node: 1", "cpus_per_task: 8", "mem_gb: 32",
+                 "timeout_min: 720", "array_parallelism: 16", "max_num_timeout: 0"):
+        assert line in launcher, line
+
+
+def test_submitit_local_runs_a_sweep(tmp_path, data_dir):
+    sweep_dir = tmp_path / "sweep"
+    proc = launch(
+        "-m", "debug=smoke", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+        "loss=zero_filled,mc", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir,
+    )
+    assert_ok(proc)
+    assert sorted(r["loss"] for r in collect([sweep_dir]) if r["status"] == "ok") == ["mc", "zero_filled"]
