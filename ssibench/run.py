@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import time
 from pathlib import Path
@@ -240,6 +241,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     start = time.perf_counter()
     if losses and cfg.epochs > 0:
         trainer.train()
+        _write_curves(trainer, cfg, output_dir / "metrics.csv")
     results["train_seconds"] = time.perf_counter() - start
 
     # Evaluation draws (e.g. Noise2Inverse's splits) are the same whether the model was just
@@ -259,6 +261,23 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         per_image={name: [float(x) for x in v] for name, v in per_image.items()},
         n_test=len(test_data),
     )
+
+
+def _write_curves(trainer, cfg: DictConfig, path: Path) -> None:
+    """Per-epoch training losses and test metrics, with or without W&B (``metrics.csv``)."""
+    epochs = list(range(trainer.epoch_start, trainer.epochs))
+    evaluated = [e for e in epochs if e % trainer.eval_interval == 0 or e + 1 == trainer.epochs]
+    columns: dict[str, dict[int, float]] = {}
+    for name, history in trainer.loss_history.items():
+        columns[f"train/{name}"] = dict(zip(epochs, history))
+    classes = {type(m).__name__: name for m, name in zip(trainer.metrics, cfg.metrics)}
+    for class_name, history in trainer.eval_metrics_history.items():
+        columns[f"eval/{classes.get(class_name, class_name)}"] = dict(zip(evaluated, history))
+    with open(path, "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["epoch", *columns])
+        for epoch in epochs:
+            out.writerow([epoch, *(column.get(epoch, "") for column in columns.values())])
 
 
 def _one_line(results: dict, output_dir: Path) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -155,3 +156,12 @@ def test_a_loss_needing_noise_is_refused_alone_and_skipped_in_a_sweep(make_cfg, 
     assert status["noisy"]["status"] == "ok"
     assert status["mri"]["status"] == "skipped" and "noise" in status["mri"]["reason"]
     assert status["mri"]["metrics"] == {}
+
+
+def test_every_trained_run_writes_its_curves(make_cfg, tmp_path):
+    run(make_cfg("loss=ei", "epochs=3", "trainer.eval_interval=2"))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert [r["epoch"] for r in rows] == ["0", "1", "2"]
+    assert {"train/MCLoss", "train/EILoss", "eval/PSNR", "eval/SSIM"} <= set(rows[0])
+    assert all(float(r["train/EILoss"]) >= 0 for r in rows)
+    assert rows[0]["eval/PSNR"] and not rows[1]["eval/PSNR"] and rows[2]["eval/PSNR"]  # epochs 0 and the last
