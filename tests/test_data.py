@@ -63,7 +63,7 @@ def test_splits_are_deterministic_and_limitable():
     assert len(train) == 3 and len(test) == 2
 
 
-PHYSICS_CHANGES = [
+DATA_CHANGES = [
     ("physics.acceleration=4",),
     ("physics=noisy",),
     ("physics=single",),
@@ -75,7 +75,7 @@ PHYSICS_CHANGES = [
 ]
 
 
-@pytest.mark.parametrize("change", PHYSICS_CHANGES, ids=[c[0] for c in PHYSICS_CHANGES])
+@pytest.mark.parametrize("change", DATA_CHANGES, ids=[c[0] for c in DATA_CHANGES])
 def test_cache_key_changes_with_what_determines_the_data(change, make_cfg):
     base = cache_path("c", cache_key(make_cfg()))
     assert cache_path("c", cache_key(make_cfg())) == base  # same config, same cache
