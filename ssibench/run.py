@@ -185,9 +185,8 @@ def run(cfg: DictConfig) -> dict:
     device = torch.device(cfg.trainer.device)
     results = _base_results(cfg, device)
 
-    missing = sorted(set(cfg.loss.get("requires", [])) - set(cfg.physics.get("provides", [])))
-    if missing:
-        reason = f"loss={results['loss']} needs {missing}, which physics={results['physics']} does not provide"
+    reason = _skip_reason(cfg, results["loss"], results["physics"])
+    if reason:
         if not _in_sweep():
             raise ValueError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
         results.update(status="skipped", reason=reason)
@@ -207,6 +206,18 @@ def run(cfg: DictConfig) -> dict:
     results_io.write(output_dir / "results.json", results)
     print(_one_line(results, output_dir))
     return results
+
+
+def _skip_reason(cfg: DictConfig, loss: str, physics: str) -> str | None:
+    """Why this (loss, scenario) is not run: the scenario lacks what the loss requires, or a grid
+    restricts the scenario to other losses (``only: {scenario: [losses]}``, e.g. +sweep=leaderboard)."""
+    missing = sorted(set(cfg.loss.get("requires", [])) - set(cfg.physics.get("provides", [])))
+    if missing:
+        return f"loss={loss} needs {missing}, which physics={physics} does not provide"
+    allowed = cfg.get("only", {}).get(physics)
+    if allowed is not None and loss not in allowed:
+        return f"loss={loss} is not in this grid's {physics} table"
+    return None
 
 
 def _last_line(error: BaseException) -> str:

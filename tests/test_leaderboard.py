@@ -129,3 +129,24 @@ def test_submitit_local_runs_a_sweep(tmp_path, data_dir):
     )
     assert_ok(proc)
     assert sorted(r["loss"] for r in collect([sweep_dir]) if r["status"] == "ok") == ["mc", "zero_filled"]
+
+
+def test_leaderboard_sweep_preset_is_the_papers_grid(tmp_path, data_dir):
+    proc = launch("+sweep=leaderboard", "--cfg", "hydra", cwd=tmp_path, data_dir=data_dir)
+    assert_ok(proc)
+    assert "loss: glob(*)" in proc.stdout and "physics: mri,noisy,single,multicoil" in proc.stdout
+
+
+def test_a_grid_restricts_a_scenario_to_its_table(make_cfg, tmp_path, data_dir):
+    from ssibench.run import run
+
+    with pytest.raises(ValueError, match="not in this grid's noisy table"):
+        run(make_cfg("+sweep=leaderboard", "loss=mc", "physics=noisy"))
+    sweep_dir = tmp_path / "sweep"
+    proc = launch(
+        "-m", "debug=smoke", "+only.noisy=[zero_filled]", "loss=zero_filled,mc", "physics=noisy,mri",
+        f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir,
+    )
+    assert_ok(proc)
+    status = {(r["loss"], r["physics"]): r["status"] for r in collect([sweep_dir])}
+    assert status == {("zero_filled", "noisy"): "ok", ("mc", "noisy"): "skipped", ("zero_filled", "mri"): "ok", ("mc", "mri"): "ok"}
