@@ -30,7 +30,8 @@ def _image(cfg):
 def test_choice_composes_and_builds(group, choice, make_cfg):
     # a loss is built in a scenario that provides what it requires (noisy-only losses need σ)
     scenario = ["physics=noisy"] if group == "loss" and not runnable(choice, "mri") else []
-    cfg = make_cfg(f"{group}={choice}", *scenario)
+    append = "+" if group == "sweep" else ""  # sweep presets are not in the defaults list
+    cfg = make_cfg(f"{append}{group}={choice}", *scenario)
 
     if group == "dataset":
         if choice == "fastmri_brain":  # not shipped: a one-line error that says how to make it
@@ -65,6 +66,8 @@ def test_choice_composes_and_builds(group, choice, make_cfg):
         assert cfg.img_size == 32 and cfg.epochs == 1 and cfg.split.max_train == 2 * cfg.trainer.batch_size
     elif group == "experiment":
         assert cfg.dataset._target_.endswith("fastmri_brain_slices")
+    elif group == "sweep":
+        assert set(cfg.hydra.sweeper.params) == {"loss", "physics"}
     elif group == "logger":
         wandb = cfg.logger.wandb
         assert wandb is None or {"project", "entity", "mode", "name", "group"} <= set(wandb)
