@@ -5,7 +5,9 @@ As in the paper, y and each image's physics parameters (its mask) are simulated 
 loss sees exactly the same data. The file name holds a hash of everything that determines the
 content, so changing e.g. the acceleration can never reuse stale measurements, and jobs of a sweep
 that need the same file at once share it safely: a file lock, generation in a temporary folder and
-an atomic rename, so an existing cache file is always complete.
+an atomic rename, so an existing cache file is always complete. Its sidecar ``.json`` holds the key
+and the SHA-256 of the files: a cache damaged later (a truncated copy, a full disk) or made with
+other parameters is rebuilt under the lock, never used.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
 
 # Bump when the layout of the cache files changes.
-_FORMAT = 1
+_FORMAT = 2  # 2: the sidecar holds the key and the files' SHA-256
 
 
 def cache_key(cfg: DictConfig) -> dict:
@@ -59,8 +61,12 @@ def simulate_measurements(
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     physics_state = path.with_suffix(".physics.pt")
+    sidecar = path.with_suffix(".json")
     with FileLock(str(path) + ".lock"):
-        if not path.exists():
+        if not _is_complete(path, physics_state, sidecar, key):
+            if path.exists():
+                print(f"[ssibench] measurement cache {path} is damaged or was made with other parameters: rebuilding")
+            print(f"[ssibench] simulating measurements into {path}")
             with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
                 h5 = generate_dataset(
                     train_dataset=train_set,
@@ -74,8 +80,30 @@ def simulate_measurements(
                     device=device,
                     verbose=False,
                 )
+                record = {"key": key, "sha256": {"measurements": _sha256(h5), "physics": _sha256(Path(tmp) / "physics0.pt")}}
+                (Path(tmp) / "sidecar.json").write_text(json.dumps(record, indent=2, sort_keys=True))
                 os.replace(Path(tmp) / "physics0.pt", physics_state)
-                path.with_suffix(".json").write_text(json.dumps(key, indent=2, sort_keys=True))
+                os.replace(Path(tmp) / "sidecar.json", sidecar)
                 os.replace(h5, path)  # last, so an existing cache file is always complete
     physics.load_state_dict(torch.load(physics_state, map_location=device, weights_only=True))
     return path
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _is_complete(path: Path, physics_state: Path, sidecar: Path, key: dict) -> bool:
+    """The cache exists, was made with ``key``, and its files are byte for byte those written."""
+    if not (path.exists() and physics_state.exists() and sidecar.exists()):
+        return False
+    try:
+        record = json.loads(sidecar.read_text())
+        return (
+            record["key"] == json.loads(json.dumps(key))  # as stored: tuples become lists
+            and record["sha256"]["measurements"] == _sha256(path)
+            and record["sha256"]["physics"] == _sha256(physics_state)
+        )
+    except (ValueError, KeyError, TypeError):
+        return False
