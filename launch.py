@@ -1,14 +1,22 @@
 """Entry point: `python launch.py loss=mo_ei physics=multicoil` (add -m to sweep)."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from ssibench.run import run
+from ssibench.config_checks import InputError
+from ssibench.run import in_sweep, run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    try:
+        run(cfg)
+    except InputError as error:
+        if in_sweep():
+            raise  # recorded in the job's results.json; the other jobs go on
+        sys.exit(f"ssibench: error: {error}")  # one line, exit code 1, no traceback
 
 
 if __name__ == "__main__":
