@@ -1,5 +1,9 @@
 """ssibench: a benchmark of self-supervised losses for accelerated MRI reconstruction."""
 
+import hashlib
+import os
+import time
+
 import torch
 from omegaconf import OmegaConf
 
@@ -18,3 +22,22 @@ def _device(name: str = "auto") -> str:
 OmegaConf.register_new_resolver("device", _device, replace=True)
 # ${mul:${physics.sigma},0.5}: hyper-parameters stated relative to the scenario's (e.g. σ/2).
 OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b), replace=True)
+
+
+
+
+def _with_overrides(overrides: str) -> str:
+    """``_<overrides>`` as one folder name: paths flattened, long lists shortened with a hash."""
+    if not overrides:
+        return ""
+    name = overrides.replace(os.sep, "-")
+    if len(name) > 120:  # file systems cap a name at 255 bytes
+        name = f"{name[:100]}_{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"
+    return f"_{name}"
+
+
+# Run folders (conf/hydra/default.yaml): `mc_mri_seed0` + `_<other overrides>`, and with resume=false
+# a suffix unique to this launch, so a fresh run never lands in (or overwrites) an earlier folder.
+_LAUNCH = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{os.getpid()}"
+OmegaConf.register_new_resolver("with_overrides", _with_overrides, replace=True)
+OmegaConf.register_new_resolver("fresh_folder", lambda resume: "" if resume else f"_fresh_{_LAUNCH}", replace=True)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,16 +15,25 @@ import deepinv as dinv
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 import ssibench
+from ssibench import checkpoints
 from ssibench import results as results_io
+from ssibench.checkpoints import checkpoint_dir
+from ssibench.config_checks import InputError, check_config
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.scenarios import build_scenario
-from ssibench.training import AdversarialBenchmarkTrainer, BenchmarkTrainer, checkpoint_dir, seed_random_generators
+from ssibench.training import (
+    AdversarialBenchmarkTrainer,
+    BenchmarkTrainer,
+    TrainingDiverged,
+    seed_random_generators,
+)
 
 
 def choice_name(cfg: DictConfig, group: str) -> str:
@@ -36,7 +46,7 @@ def choice_name(cfg: DictConfig, group: str) -> str:
     return str(node.get("_target_", "custom")) if node is not None else "none"
 
 
-def _in_sweep() -> bool:
+def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -45,13 +55,24 @@ def _summary(values: list[float]) -> dict:
 
 
 def _check_images(dataset, img_size: int) -> None:
+    """Measurements are simulated from images: items must be ``x`` or ``(x, ...)`` with ``x`` a real
+    floating tensor of shape (2, img_size, img_size) (real and imaginary parts)."""
     first = dataset[0]
     x = first[0] if isinstance(first, (tuple, list)) else first
     expected = (2, img_size, img_size)
-    if not isinstance(x, torch.Tensor) or tuple(x.shape) != expected:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"dataset images are {shape} but the physics expects {expected} (real, imaginary, H, W): "
+    if not isinstance(x, torch.Tensor):
+        raise InputError(
+            f"dataset items must be an image tensor x or a tuple (x, ...), got {type(x).__name__}: "
+            f"return x as a float tensor of shape {expected}"
+        )
+    if not x.dtype.is_floating_point or x.is_complex():
+        raise InputError(
+            f"dataset images are {x.dtype} but must be real floating tensors of shape {expected} "
+            "(real and imaginary parts as 2 channels): convert with torch.view_as_real(x).movedim(-1, 0).float()"
+        )
+    if tuple(x.shape) != expected:
+        raise InputError(
+            f"dataset images are {tuple(x.shape)} but the physics expects {expected} (real/imaginary, H, W): "
             f"set img_size to the data's size or resize the images"
         )
 
@@ -59,7 +80,7 @@ def _check_images(dataset, img_size: int) -> None:
 def _wandb_setup(cfg: DictConfig, output_dir: Path) -> dict:
     w = cfg.logger.wandb
     group = w.group
-    if group is None and _in_sweep():
+    if group is None and in_sweep():
         group = str(HydraConfig.get().sweep.dir)
     return {
         "project": w.project,
@@ -96,7 +117,12 @@ def _base_results(cfg: DictConfig, device: torch.device) -> dict:
         "train_seconds": 0.0,
         "eval_seconds": 0.0,
         "device": str(device),
-        "versions": {"ssibench": ssibench.__version__, "deepinv": dinv.__version__, "torch": torch.__version__},
+        "versions": {
+            "ssibench": ssibench.__version__,
+            "deepinv": dinv.__version__,
+            "torch": torch.__version__,
+        },
+        "config": checkpoints.comparable_config(cfg),
     }
 
 
@@ -108,7 +134,7 @@ def prepare_measurements(cfg: DictConfig):
 
     :return: ``(train_data, test_data, physics)``.
     """
-    images = instantiate(cfg.dataset)
+    images = _instantiate_dataset(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     _check_images(train_images, cfg.img_size)
     physics, physics_generator = build_scenario(cfg.physics, cfg.seed)
@@ -127,8 +153,28 @@ def prepare_measurements(cfg: DictConfig):
     return train_data, test_data, physics
 
 
-def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_dir: Path) -> BenchmarkTrainer:
-    """The model, the loss terms, the metrics and the optimiser of a run, in a deepinv Trainer."""
+def _instantiate_dataset(cfg: DictConfig):
+    try:
+        return instantiate(cfg)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, FileNotFoundError):  # e.g. fastMRI not prepared: the message says how
+            raise InputError(str(error.__cause__)) from None
+        raise
+
+
+def build_trainer(
+    cfg: DictConfig,
+    physics,
+    train_loader,
+    test_loader,
+    output_dir: Path,
+    resume_from: Path | None = None,
+) -> BenchmarkTrainer:
+    """The model, the loss terms, the metrics and the optimiser of a run, in a deepinv Trainer.
+
+    It starts from ``resume_from`` (this run's own checkpoint: everything is restored), else from
+    ``cfg.ckpt`` (a warm start: weights, optimiser and epoch), else from scratch.
+    """
     device = torch.device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model).to(device)
@@ -142,8 +188,14 @@ def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_di
     if cfg.loss.get("discriminator") is not None:
         discriminator = instantiate(cfg.loss.discriminator).to(device)
         losses_d = [instantiate(loss) for loss in cfg.loss.losses_d]
-        adversarial = {"D": discriminator, "losses_d": losses_d, "optimizer_step_multi_dataset": False}
-        optimizer = dinv.training.AdversarialOptimizer(optimizer(model.parameters()), optimizer(discriminator.parameters()))
+        adversarial = {
+            "D": discriminator,
+            "losses_d": losses_d,
+            "optimizer_step_multi_dataset": False,
+        }
+        optimizer = dinv.training.AdversarialOptimizer(
+            optimizer(model.parameters()), optimizer(discriminator.parameters())
+        )
     else:
         optimizer = optimizer(model.parameters())
     for term in losses + adversarial.get("losses_d", []):
@@ -152,7 +204,7 @@ def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_di
     seed_random_generators(losses + adversarial.get("losses_d", []), cfg.seed)
 
     trainer_class = AdversarialBenchmarkTrainer if adversarial else BenchmarkTrainer
-    return trainer_class(
+    trainer = trainer_class(
         model=model,
         physics=physics,
         optimizer=optimizer,
@@ -164,7 +216,7 @@ def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_di
         metrics=metrics,
         device=device,
         non_blocking_transfers=device.type == "cuda",
-        ckpt_pretrained=cfg.ckpt,
+        ckpt_pretrained=resume_from or cfg.ckpt,
         save_path=checkpoint_dir(output_dir),
         # Self-supervised losses may see no ground truth: metrics only on the test set, in eval mode.
         compute_train_metrics=False,
@@ -176,10 +228,17 @@ def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_di
         wandb_setup=_wandb_setup(cfg, output_dir) if use_wandb else {},
         plot_images=use_wandb and cfg.logger.wandb.log_images,
     )
+    trainer.run_config = json.dumps(checkpoints.comparable_config(cfg))
+    trainer.warm_start = resume_from is None
+    return trainer
 
 
 def run(cfg: DictConfig) -> dict:
-    """Train and evaluate one (loss, scenario, seed); write and return its results.json content."""
+    """Train and evaluate one (loss, scenario, seed); write and return its results.json content.
+
+    Re-run into the same folder (the same command, or a requeued SLURM job), it resumes from the
+    run's newest checkpoint, or returns the stored results of a finished run without training.
+    """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     device = torch.device(cfg.trainer.device)
@@ -187,25 +246,91 @@ def run(cfg: DictConfig) -> dict:
 
     reason = _skip_reason(cfg, results["loss"], results["physics"])
     if reason:
-        if not _in_sweep():
-            raise ValueError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
+        if not in_sweep():
+            raise InputError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
         results.update(status="skipped", reason=reason)
         results_io.write(output_dir / "results.json", results)
         print(f"[ssibench] skipped: {reason}")
         return results
 
     try:
+        check_config(cfg)
+        finished = _finished_results(cfg, output_dir, results["config"])
+        if finished is not None:
+            print(f"[ssibench] already finished, not retrained: {_one_line(finished, output_dir)}")
+            return finished
         _train_and_evaluate(cfg, output_dir, results)
-    except Exception as error:
-        # Recorded and re-raised: the sweep goes on with the next job, and exits non-zero.
-        results.update(status="failed", reason=_last_line(error))
-        _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
-        results_io.write(output_dir / "results.json", results)
-        print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
-        raise
+    except TrainingDiverged as error:
+        last = checkpoints.latest(checkpoint_dir(output_dir))
+        results.update(status="diverged", reason=f"{error}; last good checkpoint: {last or 'none'}")
+        _finish_wandb(exit_code=1)
+        print(f"[ssibench] diverged: loss={results['loss']} physics={results['physics']}: {results['reason']}")
+    except InputError:
+        if not in_sweep():  # the user sees one line (launch.py) and the folder gets no record
+            raise
+        _fail(output_dir, results)
+    except Exception:
+        _fail(output_dir, results)
     results_io.write(output_dir / "results.json", results)
-    print(_one_line(results, output_dir))
+    if results["status"] == "ok":
+        print(_one_line(results, output_dir))
     return results
+
+
+def _fail(output_dir: Path, results: dict) -> None:
+    """Record the error being handled and re-raise it: the sweep goes on with the next job, and exits non-zero."""
+    error = sys.exc_info()[1]
+    results.update(status="failed", reason=_last_line(error))
+    _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
+    _write_unless_finished(output_dir / "results.json", results)
+    print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
+    raise error
+
+
+def _fail(output_dir: Path, results: dict) -> None:
+    """Record the error being handled, and re-raise it: the sweep goes on with the next job and exits non-zero."""
+    error = sys.exc_info()[1]
+    results.update(status="failed", reason=_last_line(error))
+    _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
+    _write_unless_finished(output_dir / "results.json", results)
+    print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
+    raise error
+
+
+def _finished_results(cfg: DictConfig, output_dir: Path, config: dict) -> dict | None:
+    """The stored results when this folder holds this run, finished; raise if it holds another run.
+
+    With ``resume=false`` the folder must be new (Hydra names it so): nothing of an earlier run is
+    ever reused or overwritten.
+    """
+    stored = output_dir / "results.json"
+    has_checkpoints = any(checkpoint_dir(output_dir).glob("*.pth.tar"))
+    if not cfg.resume:
+        if stored.exists() or has_checkpoints:
+            raise InputError(
+                f"{output_dir} already holds a run and resume=false never reuses a folder: "
+                "drop the hydra.run.dir / hydra.sweep.dir override to get a new one"
+            )
+        return None
+    if not stored.exists():
+        return None
+    previous = results_io.read(stored)
+    stored_config = json.dumps(previous["config"]) if "config" in previous else None
+    checkpoints.check_same_run(stored_config, config, f"{stored}")
+    if previous["status"] == "ok" and previous["epochs"] == cfg.epochs:
+        return previous
+    return None  # failed, diverged or shorter: train on from the newest checkpoint
+
+
+def _write_unless_finished(path: Path, results: dict) -> None:
+    """A failure (e.g. a re-run with a bad override) never replaces a finished run's results."""
+    if path.exists():
+        try:
+            if results_io.read(path)["status"] == "ok":
+                return
+        except (ValueError, OSError):
+            pass
+    results_io.write(path, results)
 
 
 def _skip_reason(cfg: DictConfig, loss: str, physics: str) -> str | None:
@@ -244,8 +369,15 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         generator=torch.Generator().manual_seed(cfg.seed),
         num_workers=cfg.trainer.num_workers,
     )
-    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, num_workers=cfg.trainer.num_workers)
-    trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir)
+    test_loader = DataLoader(
+        test_data,
+        batch_size=cfg.trainer.batch_size,
+        num_workers=cfg.trainer.num_workers,
+    )
+    if cfg.ckpt is not None:
+        checkpoints.read(cfg.ckpt)  # a wrong path fails here, in one line, before any training
+    resume_from = checkpoints.latest(checkpoint_dir(output_dir)) if cfg.resume else None
+    trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir, resume_from=resume_from)
     losses = trainer.losses
     metric_names = list(cfg.metrics.keys())
 
@@ -276,7 +408,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
 
 def _write_curves(trainer, cfg: DictConfig, path: Path) -> None:
     """Per-epoch training losses and test metrics, with or without W&B (``metrics.csv``)."""
-    epochs = list(range(trainer.epoch_start, trainer.epochs))
+    epochs = list(range(trainer.history_start, trainer.epochs))
     evaluated = [e for e in epochs if e % trainer.eval_interval == 0 or e + 1 == trainer.epochs]
     columns: dict[str, dict[int, float]] = {}
     for name, history in trainer.loss_history.items():

@@ -1,51 +1,186 @@
-"""The deepinv Trainer, wired for benchmark runs."""
+"""The deepinv Trainer, wired for benchmark runs that survive kills and report divergence."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 from pathlib import Path
 
 import deepinv as dinv
 import torch
 
+from ssibench import checkpoints
+from ssibench.checkpoints import CheckpointError
 
-class _FixedFolder:
-    """Checkpoint into one fixed folder of the run.
 
-    deepinv 0.5 creates a new timestamped sub-folder (with ``exist_ok=False``) at every
-    ``setup_train``, i.e. at ``train()`` and again at ``test()``: two jobs starting in the same
-    second crash, and one run scatters its files. Here ``save_path`` is used as given.
+class TrainingDiverged(RuntimeError):
+    """A training loss or a test metric became NaN or infinite."""
+
+    def __init__(self, epoch: int, what: str):
+        super().__init__(f"{what} at epoch {epoch}")
+        self.epoch = epoch
+
+
+class _BenchmarkRun:
+    """What deepinv 0.5's Trainer lacks for long benchmark runs (mixed in before it).
+
+    - Checkpoints go to one fixed folder (deepinv creates a timestamped sub-folder with
+      ``exist_ok=False`` at every ``setup_train``: two jobs starting in the same second crash).
+    - Checkpoints are written atomically, as ``ckp_last`` (+ ``ckp_previous``) and ``ckp_best``, and hold
+      what an exact resumption needs beyond deepinv's (weights, optimiser, scheduler, epoch,
+      histories): every random state, the discriminator, the grad scaler and the run's config.
+    - Loading uses ``weights_only=True``, refuses a checkpoint of another config, and takes the W&B run
+      id before W&B starts, so a resumed run logs into the same W&B run.
+    - A non-finite training loss or test metric raises :class:`TrainingDiverged` before anything
+      non-finite is saved.
+
+    Set after construction: ``run_config`` (the JSON of :func:`checkpoints.comparable_config`) and
+    ``warm_start`` (a user's ``ckpt=``: only its model and loss must match, and its RNG is not resumed).
     """
+
+    run_config: str | None = None
+    warm_start: bool = False
+    _pending: dict | None = None  # a checkpoint read by setup_train, loaded by load_model
+    history_start: int = 0  # the epoch the loss/metric histories begin at (a warm start's first epoch)
 
     def setup_train(self, train: bool = True, **kwargs):
         folder = self.save_path
         self.save_path = None  # skip the timestamped folder
+        self._pending = None
+        if self.ckpt_pretrained is not None:
+            self._pending = checkpoints.read(self.ckpt_pretrained, map_location=self.device)
+            self._check_checkpoint(self._pending, self.ckpt_pretrained)
+            if self.wandb_vis and "wandb_id" in self._pending:  # before deepinv starts W&B
+                self.wandb_setup = {
+                    **self.wandb_setup,
+                    "id": self._pending["wandb_id"],
+                    "resume": "allow",
+                }
         super().setup_train(train=train, **kwargs)
         self.save_path = folder
         if folder is not None:
             os.makedirs(folder, exist_ok=True)
 
+    def _check_checkpoint(self, state: dict, path) -> None:
+        keys = ("model", "loss") if self.warm_start else None
+        current = json.loads(self.run_config) if self.run_config else {}
+        checkpoints.check_same_run(state.get("config"), current, f"checkpoint {path}", keys=keys)
 
-class BenchmarkTrainer(_FixedFolder, dinv.Trainer):
-    """deepinv's :class:`~deepinv.Trainer`, checkpointing into the run's folder."""
+    def _random_generators(self) -> list[torch.Generator]:
+        """The generators of the physics, losses and models, in a fixed order, each once."""
+        modules = list(self.physics if isinstance(self.physics, (list, tuple)) else [self.physics])
+        modules += list(self.losses) + list(getattr(self, "losses_d", None) or []) + [self.model]
+        if getattr(self, "D", None) is not None:
+            modules.append(self.D)
+        found, seen = [], set()
+        for module in modules:
+            parts = module.modules() if isinstance(module, torch.nn.Module) else [module]
+            for part in parts:
+                for value in vars(part).values():
+                    if isinstance(value, torch.Generator) and id(value) not in seen:
+                        seen.add(id(value))
+                        found.append(value)
+        return found
+
+    def load_model(self, ckpt_pretrained=None, strict: bool = True) -> dict | None:
+        path = ckpt_pretrained or self.ckpt_pretrained
+        self.ckpt_pretrained = None  # loaded once
+        if path is None:
+            return None
+        state = self._pending if ckpt_pretrained is None and self._pending is not None else None
+        if state is None:
+            state = checkpoints.read(path, map_location=self.device)
+            self._check_checkpoint(state, path)
+        self._pending = None
+        try:
+            self.model.load_state_dict(state["state_dict"], strict=strict)
+            if getattr(self, "D", None) is not None and "state_dict_D" in state:
+                self.D.load_state_dict(state["state_dict_D"])
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise CheckpointError(f"checkpoint {path} does not fit this model ({first})") from None
+        if state.get("optimizer") is not None and self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scheduler") is not None and self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler") is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        if "epoch" in state:
+            self.epoch_start = state["epoch"] + 1
+        self.history_start = self.epoch_start
+        if "random_state" in state and not self.warm_start:  # a resumption: continue every history
+            for name in (
+                "loss_history",
+                "eval_loss_history",
+                "train_metrics_history",
+                "eval_metrics_history",
+            ):
+                getattr(self, name).update(state.get(name, {}))
+            checkpoints.restore_random_state(state["random_state"], self._random_generators(), self.train_dataloader)
+            self.history_start = 0
+        if self.verbose:
+            print(f"[ssibench] loaded {path} (epoch {state.get('epoch', '?')})")
+        return state
+
+    def save_model(self, filename, epoch, state=None):
+        """deepinv asks for ``ckp_<epoch>`` (periodic) and ``ckp_best``; periodic ones become ``ckp_last``."""
+        if not self.save_path:
+            return
+        state = dict(state or {})
+        state.update(
+            epoch=epoch,
+            state_dict=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict() if self.optimizer else None,
+            scheduler=self.scheduler.state_dict() if self.scheduler else None,
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            loss_history=dict(self.loss_history),
+            eval_loss_history=dict(self.eval_loss_history),
+            train_metrics_history=dict(self.train_metrics_history),
+            eval_metrics_history=dict(self.eval_metrics_history),
+            random_state=checkpoints.capture_random_state(self._random_generators(), self.train_dataloader),
+            config=self.run_config,
+        )
+        if getattr(self, "D", None) is not None:
+            state["state_dict_D"] = self.D.state_dict()
+        if self.wandb_vis:
+            import wandb
+
+            state["wandb_id"] = wandb.run.id
+        periodic = re.fullmatch(r"ckp_\d+\.pth\.tar", str(filename)) is not None
+        name = checkpoints.LAST if periodic else str(filename)
+        checkpoints.save_atomically(state, Path(self.save_path) / name, keep_previous=periodic)
+
+    def compute_loss(
+        self,
+        physics,
+        x,
+        y,
+        train: bool = True,
+        epoch: int | None = None,
+        step: bool = False,
+    ):
+        loss, x_net, logs = super().compute_loss(physics, x, y, train=train, epoch=epoch, step=step)
+        if train and not torch.isfinite(torch.as_tensor(loss)).all():
+            raise TrainingDiverged(epoch, f"the training loss became {float(torch.as_tensor(loss).sum())}")
+        return loss, x_net, logs
+
+    def save_best_model(self, epoch, train_ite, **kwargs):
+        for name, history in self.eval_metrics_history.items():
+            if history and not math.isfinite(history[-1]):
+                raise TrainingDiverged(epoch, f"the test {name} became {history[-1]}")
+        super().save_best_model(epoch, train_ite, **kwargs)
 
 
-class AdversarialBenchmarkTrainer(_FixedFolder, dinv.training.AdversarialTrainer):
-    """deepinv's :class:`~deepinv.training.AdversarialTrainer`, checkpointing into the run's folder,
-    and restoring the discriminator from ``ckpt_pretrained`` (deepinv 0.5 forgets the path before
-    it gets to it, so the discriminator restarted from scratch)."""
-
-    def setup_train(self, train: bool = True, **kwargs):
-        ckpt = self.ckpt_pretrained
-        super().setup_train(train=train, **kwargs)
-        if ckpt is not None:
-            state = torch.load(ckpt, map_location=self.device, weights_only=True)
-            self.D.load_state_dict(state["state_dict_D"])
+class BenchmarkTrainer(_BenchmarkRun, dinv.Trainer):
+    """deepinv's :class:`~deepinv.Trainer` with resumable checkpoints in the run's folder."""
 
 
-def checkpoint_dir(output_dir: str | os.PathLike) -> Path:
-    """Where a run's checkpoints go (``ckp_<epoch>.pth.tar``, ``ckp_best.pth.tar``)."""
-    return Path(output_dir) / "checkpoints"
+class AdversarialBenchmarkTrainer(_BenchmarkRun, dinv.training.AdversarialTrainer):
+    """deepinv's :class:`~deepinv.training.AdversarialTrainer` with resumable checkpoints in the run's
+    folder; the discriminator is saved and restored with the model (deepinv 0.5 forgets the
+    checkpoint path before it gets to the discriminator, which restarted from scratch)."""
 
 
 def seed_random_generators(modules: list[torch.nn.Module], seed: int) -> int:

@@ -108,7 +108,7 @@ def test_checkpoints_hold_and_restore_the_discriminator(loss, make_cfg, tmp_path
     loader = DataLoader(train_data, batch_size=4)
     trainer = build_trainer(cfg, physics, loader, None, tmp_path / "train")
     trainer.train()
-    ckpt = tmp_path / "train" / "checkpoints" / "ckp_0.pth.tar"
+    ckpt = tmp_path / "train" / "checkpoints" / "ckp_last.pth.tar"
     saved = torch.load(ckpt, weights_only=True)["state_dict_D"]
     assert all(torch.equal(saved[k], v) for k, v in trainer.D.state_dict().items())
 

@@ -11,6 +11,7 @@ import torch
 
 from conftest import LOSSES, SCENARIOS, assert_ok, launch, runnable
 from ssibench import results as results_io
+from ssibench.config_checks import InputError
 from ssibench.run import run
 
 
@@ -78,7 +79,7 @@ def test_results_json_schema(make_cfg, tmp_path):
 )
 def test_checkpoint_evaluation_reproduces_the_run(loss, physics, make_cfg, tmp_path):
     trained = run(make_cfg(f"loss={loss}", f"physics={physics}", output_dir=tmp_path / "train"))
-    ckpt = tmp_path / "train" / "checkpoints" / "ckp_0.pth.tar"
+    ckpt = tmp_path / "train" / "checkpoints" / "ckp_last.pth.tar"
     assert ckpt.is_file()
     evaluated = run(make_cfg(f"loss={loss}", f"physics={physics}", "epochs=0", f"ckpt={ckpt}", output_dir=tmp_path / "eval"))
     assert evaluated["train_seconds"] < 1
@@ -106,7 +107,7 @@ def test_custom_model_and_dataset_by_target_only(tmp_path, data_dir):
     assert_ok(proc)
     results = results_io.read(tmp_path / "out" / "results.json")
     assert results["status"] == "ok" and results["dataset"] == "custom_parts.EllipsePhantoms"
-    state = torch.load(tmp_path / "out" / "checkpoints" / "ckp_0.pth.tar", weights_only=False)["state_dict"]
+    state = torch.load(tmp_path / "out" / "checkpoints" / "ckp_last.pth.tar", weights_only=False)["state_dict"]
     assert set(state) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
     assert state["net.0.weight"].shape[0] == 4
 
@@ -121,9 +122,10 @@ def test_help_lists_the_config_groups(tmp_path, data_dir):
 def test_missing_fastmri_file_says_how_to_make_it(tmp_path, data_dir):
     proc = launch("dataset=fastmri_brain", "debug=smoke", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode != 0
-    assert "slice_index='middle').save_simple_dataset(" in proc.stderr + proc.stdout
-    results = results_io.read(tmp_path / "out" / "results.json")
-    assert results["status"] == "failed" and "save_simple_dataset" in results["reason"]
+    error = proc.stderr.strip().splitlines()[-1]
+    assert error.startswith("ssibench: error: ") and "fastmri_brain_singlecoil.pt not found" in error
+    assert "slice_index='middle').save_simple_dataset(" in error
+    assert not (tmp_path / "out" / "results.json").exists()  # bad input leaves no record of a run
 
 
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
@@ -142,7 +144,7 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
 
 
 def test_a_loss_needing_noise_is_refused_alone_and_skipped_in_a_sweep(make_cfg, tmp_path, data_dir):
-    with pytest.raises(ValueError, match=r"needs \['noise'\].*physics=noisy"):
+    with pytest.raises(InputError, match=r"needs \['noise'\].*physics=noisy"):
         run(make_cfg("+loss.requires=[noise]", "physics=mri"))
     assert not (tmp_path / "run" / "results.json").exists()
 
