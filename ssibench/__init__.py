@@ -24,8 +24,6 @@ OmegaConf.register_new_resolver("device", _device, replace=True)
 OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b), replace=True)
 
 
-
-
 def _with_overrides(overrides: str) -> str:
     """``_<overrides>`` as one folder name: paths flattened, long lists shortened with a hash."""
     if not overrides:

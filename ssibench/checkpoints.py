@@ -136,6 +136,7 @@ def check_same_run(
     current: dict,
     what: str,
     keys: tuple[str, ...] | None = None,
+    hint: str = "run with that config, or pass resume=false for a fresh run in a new folder",
 ) -> None:
     """Refuse ``what`` (a checkpoint or results) made with another config; ``keys`` limits the check
     to those top-level entries (e.g. only ``model`` and ``loss`` for a warm start)."""
@@ -143,17 +144,11 @@ def check_same_run(
         return
     stored = json.loads(stored_json)
     if keys is not None:
-        stored, current = (
-            {k: stored.get(k) for k in keys},
-            {k: current.get(k) for k in keys},
-        )
+        stored, current = {k: stored.get(k) for k in keys}, {k: current.get(k) for k in keys}
     differences = config_differences(stored, current)
     if differences:
         shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
-        raise CheckpointError(
-            f"{what} was made with another config ({shown}): run with that config, or pass resume=false "
-            "for a fresh run in a new folder"
-        )
+        raise CheckpointError(f"{what} was made with another config ({shown}): {hint}")
 
 
 def capture_random_state(generators: list[torch.Generator], loaders) -> dict:

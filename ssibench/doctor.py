@@ -61,13 +61,17 @@ def checks(data_dir: Path) -> list[tuple[bool, str]]:
     size = sum(path.stat().st_size for path in caches) / 2**20
     out.append((True, f"{len(caches)} measurement cache(s), {size:.1f} MiB, in {data_dir / 'measurements'}"))
     images = sorted(path.name for path in data_dir.glob("*.pt"))
-    out.append((True, f"image datasets: {', '.join(images) if images else 'none made yet (the first run makes MNI152)'}"))
+    out.append(
+        (True, f"image datasets: {', '.join(images) if images else 'none made yet (the first run makes MNI152)'}")
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssibench.doctor", description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="default: $SSIBENCH_DATA_DIR or ./data")
+    parser.add_argument(
+        "--data-dir", type=Path, default=default_data_dir(), help="default: $SSIBENCH_DATA_DIR or ./data"
+    )
     args = parser.parse_args(argv)
     results = checks(args.data_dir)
     for ok, line in results:

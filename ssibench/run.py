@@ -99,7 +99,12 @@ def _kind(loss: DictConfig) -> str:
     return "self-supervised" if loss.get("losses") else "no-learning"
 
 
-def _base_results(cfg: DictConfig, device: torch.device) -> dict:
+def _int_or_unset(value) -> int:
+    """-1 for a value that is not an integer: check_config reports it, and the failure record stays valid."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def _base_results(cfg: DictConfig) -> dict:
     loss = choice_name(cfg, "loss")
     return {
         "loss": loss,
@@ -107,8 +112,8 @@ def _base_results(cfg: DictConfig, device: torch.device) -> dict:
         "kind": _kind(cfg.loss),
         "physics": choice_name(cfg, "physics"),
         "dataset": choice_name(cfg, "dataset"),
-        "seed": int(cfg.seed),
-        "epochs": int(cfg.epochs),
+        "seed": _int_or_unset(cfg.seed),
+        "epochs": _int_or_unset(cfg.epochs),
         "status": "ok",
         "reason": None,
         "metrics": {},
@@ -116,7 +121,7 @@ def _base_results(cfg: DictConfig, device: torch.device) -> dict:
         "n_test": 0,
         "train_seconds": 0.0,
         "eval_seconds": 0.0,
-        "device": str(device),
+        "device": str(cfg.trainer.device),
         "versions": {
             "ssibench": ssibench.__version__,
             "deepinv": dinv.__version__,
@@ -241,8 +246,7 @@ def run(cfg: DictConfig) -> dict:
     """
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    device = torch.device(cfg.trainer.device)
-    results = _base_results(cfg, device)
+    results = _base_results(cfg)
 
     reason = _skip_reason(cfg, results["loss"], results["physics"])
     if reason:

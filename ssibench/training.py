@@ -64,9 +64,12 @@ class _BenchmarkRun:
             os.makedirs(folder, exist_ok=True)
 
     def _check_checkpoint(self, state: dict, path) -> None:
-        keys = ("model", "loss") if self.warm_start else None
         current = json.loads(self.run_config) if self.run_config else {}
-        checkpoints.check_same_run(state.get("config"), current, f"checkpoint {path}", keys=keys)
+        if self.warm_start:  # a user's ckpt=: another scenario or seed is fine, another model or loss is not
+            hint = "give a checkpoint of this loss= and model, or choose those it was made with"
+            checkpoints.check_same_run(state.get("config"), current, f"ckpt {path}", keys=("model", "loss"), hint=hint)
+        else:
+            checkpoints.check_same_run(state.get("config"), current, f"checkpoint {path}")
 
     def _random_generators(self) -> list[torch.Generator]:
         """The generators of the physics, losses and models, in a fixed order, each once."""

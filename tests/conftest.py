@@ -71,18 +71,22 @@ def make_cfg(tmp_path, data_dir):
     GlobalHydra.instance().clear()
 
 
-def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python launch.py <args>`` as a user would; tests' helper modules are importable."""
-    env = {
+def launch_env(data_dir: Path) -> dict:
+    """The environment of a launch.py subprocess: the test data dir, and tests' helper modules importable."""
+    return {
         **os.environ,
         "SSIBENCH_DATA_DIR": str(data_dir),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
         "WANDB_SILENT": "true",
     }
+
+
+def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python launch.py <args>`` as a user would."""
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args],
         cwd=cwd,
-        env=env,
+        env=launch_env(data_dir),
         capture_output=True,
         text=True,
         timeout=timeout,

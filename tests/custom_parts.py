@@ -1,8 +1,9 @@
-"""A model and an image dataset defined outside the package, plugged in by `_target_` only."""
+"""Parts defined outside the package, plugged in by `_target_` only: a model, datasets, a loss."""
 
 from __future__ import annotations
 
 import torch
+from deepinv.loss import Loss
 from deepinv.models import Reconstructor
 from torch.utils.data import Dataset
 
@@ -41,3 +42,22 @@ class EllipsePhantoms(Dataset):
 
     def __getitem__(self, i):
         return torch.stack([self.x[i], torch.zeros_like(self.x[i])])
+
+
+class ComplexEllipses(EllipsePhantoms):
+    """A wrong dataset: complex (H, W) images instead of (2, H, W) real ones."""
+
+    def __getitem__(self, i):
+        return torch.complex(self.x[i], torch.zeros_like(self.x[i]))
+
+
+class NonFiniteFromEpoch(Loss):
+    """‖A x̂ − y‖², and NaN from ``epoch`` on: a training run that diverges, on cue."""
+
+    def __init__(self, epoch: int = 1):
+        super().__init__()
+        self.epoch = epoch
+
+    def forward(self, x_net, y, physics, epoch=None, **kwargs):
+        loss = (physics.A(x_net) - y).abs().pow(2).flatten(1).mean(1)
+        return loss * float("nan") if epoch is not None and epoch >= self.epoch else loss

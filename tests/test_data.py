@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -104,26 +105,54 @@ def test_measurements_are_simulated_once_and_reused(make_cfg, tmp_path):
     assert second["zero_filled"] == first["zero_filled"]
 
 
-def test_two_runs_sharing_a_new_cache_both_succeed(tmp_path):
+_ASK_FOR_CACHE = """
+import hashlib, sys
+from conftest import compose_cfg
+from ssibench.data.measurements import cache_key, cache_path
+from ssibench.run import prepare_measurements
+cfg = compose_cfg("debug=smoke", "physics=multicoil", data_dir=sys.argv[1], output_dir=sys.argv[2])
+train, test, physics = prepare_measurements(cfg)
+path = cache_path(f"{cfg.paths.data_dir}/measurements", cache_key(cfg))
+print("sha256", hashlib.sha256(path.read_bytes()).hexdigest(), len(train), len(test))
+"""
+
+
+def test_eight_processes_asking_for_one_new_cache_share_it(tmp_path):
     data_dir = tmp_path / "data"
-    args = ["debug=smoke", "loss=zero_filled", "physics=multicoil"]
-    procs = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, str(ROOT / "launch.py"), *args, f"hydra.run.dir={tmp_path / name / 'out'}"],
-                cwd=tmp_path / name,
-                env={**os.environ, "SSIBENCH_DATA_DIR": str(data_dir)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _ASK_FOR_CACHE, str(data_dir), str(tmp_path / f"out{i}")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
+        for i in range(8)
+    ]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
+    stdout = "".join(out for out, _ in outs)
+    assert stdout.count("simulating measurements into") == 1  # one process built it, under the lock
+    assert len({line for line in stdout.splitlines() if line.startswith("sha256")}) == 1  # all read the same bytes
     assert len(list((data_dir / "measurements").glob("measurements-*.h5"))) == 1
     assert not list((data_dir / "measurements").glob(".tmp-*"))
-    a, b = (results_io.read(tmp_path / name / "out" / "results.json") for name in ("a", "b"))
-    assert a["zero_filled"] == b["zero_filled"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "other parameters"])
+def test_a_damaged_or_foreign_cache_is_rebuilt_not_used(damage, make_cfg, tmp_path, capsys):
+    from ssibench.run import prepare_measurements
+
+    cfg = make_cfg("physics=single", f"paths.data_dir={tmp_path / 'data'}")
+    prepare_measurements(cfg)
+    path = cache_path(tmp_path / "data" / "measurements", cache_key(cfg))
+    good = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    else:  # a cache file whose record says it was made with another acceleration
+        sidecar = path.with_suffix(".json")
+        record = json.loads(sidecar.read_text())
+        record["key"]["physics"]["acceleration"] = 4
+        sidecar.write_text(json.dumps(record))
+    capsys.readouterr()
+    train, _, _ = prepare_measurements(cfg)
+    assert "rebuilding" in capsys.readouterr().out
+    assert len(train) > 0 and path.read_bytes() == good  # the same simulation, made again
