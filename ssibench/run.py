@@ -22,6 +22,8 @@ from torch.utils.data import DataLoader
 import ssibench
 from ssibench import results as results_io
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
+from ssibench.reconstruction import figure_index, save_reconstruction
 from ssibench.scenarios import build_scenario
 from ssibench.training import AdversarialBenchmarkTrainer, BenchmarkTrainer, checkpoint_dir, seed_random_generators
 
@@ -237,6 +239,7 @@ def _finish_wandb(exit_code: int) -> None:
 def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
+    figure_slice = figure_index(cfg.get("figure_slice"), len(test_data))  # a bad index stops before training
     train_loader = DataLoader(
         train_data,
         batch_size=cfg.trainer.batch_size,
@@ -261,6 +264,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     start = time.perf_counter()
     trainer.test(test_loader, compare_no_learning=True)
     results["eval_seconds"] = time.perf_counter() - start
+    save_reconstruction(trainer, test_data, figure_slice, metric_names, output_dir / RECONSTRUCTION_FILE)
 
     per_image = {name: trainer.logs_metrics_eval[k].vals for k, name in enumerate(metric_names)}
     zero_filled = {name: trainer.logs_metrics_no_learning[k].vals for k, name in enumerate(metric_names)}
