@@ -23,7 +23,9 @@ def figure_index(index: int | None, n_test: int) -> int:
     if index is None:
         return n_test // 2
     if not 0 <= index < n_test:
-        raise ValueError(f"figure_slice={index} but the test set has {n_test} images: choose 0..{n_test - 1} or null (the middle one)")
+        raise ValueError(
+            f"figure_slice={index} but the test set has {n_test} images: choose 0..{n_test - 1} or null (the middle one)"
+        )
     return index
 
 
@@ -31,7 +33,9 @@ def _magnitude(x: torch.Tensor) -> torch.Tensor:
     return complex_abs(x, keepdim=False)[0].detach().float().cpu()
 
 
-def save_reconstruction(trainer, test_data: Dataset, index: int, metric_names: list[str], path: str | os.PathLike) -> dict:
+def save_reconstruction(
+    trainer, test_data: Dataset, index: int, metric_names: list[str], path: str | os.PathLike
+) -> dict:
     """Reconstruct test image ``index`` with the trained model and save it with its ground truth and Aᴴy.
 
     The sample goes through the Trainer's own path (its physics parameters set as in testing; the
@@ -44,7 +48,9 @@ def save_reconstruction(trainer, test_data: Dataset, index: int, metric_names: l
         zero_filled = trainer.no_learning_inference(y, physics)
         x_net = trainer.model_inference(y, physics, x=x, train=False) if trainer.losses else zero_filled
         metrics = {
-            label: {name: float(metric(x_net=estimate, x=x).item()) for name, metric in zip(metric_names, trainer.metrics)}
+            label: {
+                name: float(metric(x_net=estimate, x=x).item()) for name, metric in zip(metric_names, trainer.metrics)
+            }
             for label, estimate in (("reconstruction", x_net), ("zero_filled", zero_filled))
         }
     saved = {
