@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 import ssibench
 from ssibench import results as results_io
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.gpu_slots import gpu_slot
 from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
 from ssibench.reconstruction import figure_index, save_reconstruction
 from ssibench.scenarios import build_scenario
@@ -196,15 +197,19 @@ def run(cfg: DictConfig) -> dict:
         print(f"[ssibench] skipped: {reason}")
         return results
 
-    try:
-        _train_and_evaluate(cfg, output_dir, results)
-    except Exception as error:
-        # Recorded and re-raised: the sweep goes on with the next job, and exits non-zero.
-        results.update(status="failed", reason=_last_line(error))
-        _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
-        results_io.write(output_dir / "results.json", results)
-        print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
-        raise
+    # "cuda" stays "cuda" in the config (and the measurement cache's key): the claimed GPU is the
+    # current device, where everything put on "cuda" lands.
+    with gpu_slot(str(device), cfg.trainer.jobs_per_gpu) as claimed:
+        results["device"] = claimed
+        try:
+            _train_and_evaluate(cfg, output_dir, results)
+        except Exception as error:
+            # Recorded and re-raised: the sweep goes on with the next job, and exits non-zero.
+            results.update(status="failed", reason=_last_line(error))
+            _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
+            results_io.write(output_dir / "results.json", results)
+            print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
+            raise
     results_io.write(output_dir / "results.json", results)
     print(_one_line(results, output_dir))
     return results
