@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import torch
 
+from conftest import assert_picture
 from ssibench import results as results_io
 from ssibench.figures import _mean_curve, _read_curves
 from ssibench.leaderboard import main
@@ -77,12 +77,6 @@ def _write_run(folder, loss, kind, seed, psnr, physics="mri", curves=True, recon
         )
 
 
-def _assert_picture(path):
-    image = mpimg.imread(path)
-    assert image.ndim == 3 and min(image.shape[:2]) > 100, image.shape
-    assert image[..., :3].std() > 0.05  # drawn content, not one colour
-
-
 def test_leaderboard_draws_each_scenarios_figures_and_says_what_it_left_out(tmp_path, capsys):
     for seed in (0, 1):
         _write_run(tmp_path, "zero_filled", "no-learning", seed, 20, curves=False)
@@ -96,7 +90,7 @@ def test_leaderboard_draws_each_scenarios_figures_and_says_what_it_left_out(tmp_
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for name in ("psnr_mri", "curves_mri", "reconstructions_mri", "psnr_single"):
-        _assert_picture(tmp_path / f"{name}.png")
+        assert_picture(tmp_path / f"{name}.png")
         assert f"{name}.png" in out.splitlines()[-1]  # listed among the files written
     assert "reconstructions_mri.png leaves out SSDU (no reconstruction.pt for seed 0)" in out
     assert "curves_single.png not drawn" in out and "reconstructions_single.png not drawn" in out
