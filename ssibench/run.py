@@ -199,17 +199,17 @@ def run(cfg: DictConfig) -> dict:
 
     # "cuda" stays "cuda" in the config (and the measurement cache's key): the claimed GPU is the
     # current device, where everything put on "cuda" lands.
-    with gpu_slot(str(device), cfg.trainer.jobs_per_gpu) as claimed:
-        results["device"] = claimed
-        try:
+    try:
+        with gpu_slot(str(device), cfg.trainer.jobs_per_gpu) as claimed:
+            results["device"] = claimed
             _train_and_evaluate(cfg, output_dir, results)
-        except Exception as error:
-            # Recorded and re-raised: the sweep goes on with the next job, and exits non-zero.
-            results.update(status="failed", reason=_last_line(error))
-            _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
-            results_io.write(output_dir / "results.json", results)
-            print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
-            raise
+    except Exception as error:
+        # Recorded and re-raised: the sweep goes on with the next job, and exits non-zero.
+        results.update(status="failed", reason=_last_line(error))
+        _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
+        results_io.write(output_dir / "results.json", results)
+        print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
+        raise
     results_io.write(output_dir / "results.json", results)
     print(_one_line(results, output_dir))
     return results
@@ -244,7 +244,7 @@ def _finish_wandb(exit_code: int) -> None:
 def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
-    figure_slice = figure_index(cfg.get("figure_slice"), len(test_data))  # a bad index stops before training
+    figure_slice = figure_index(cfg.figure_slice, len(test_data))  # a bad index stops before training
     train_loader = DataLoader(
         train_data,
         batch_size=cfg.trainer.batch_size,

@@ -14,6 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import ssibench.run
 from conftest import CONF
+from ssibench import results as results_io
 from ssibench.gpu_slots import gpu_slot
 
 
@@ -137,3 +138,10 @@ def test_a_run_records_the_gpu_it_was_given(monkeypatch, make_cfg):
     monkeypatch.setattr(ssibench.run, "gpu_slot", fake_slot)
     results = ssibench.run.run(make_cfg("loss=zero_filled", "trainer.device=cpu", "trainer.jobs_per_gpu=2"))
     assert asked == [("cpu", 2)] and results["device"] == "cuda:1"
+
+
+def test_a_bad_jobs_per_gpu_fails_the_run_with_its_reason(make_cfg, tmp_path):
+    with pytest.raises(ValueError, match="jobs_per_gpu"):
+        ssibench.run.run(make_cfg("loss=zero_filled", "trainer.jobs_per_gpu=0"))
+    results = results_io.read(tmp_path / "run" / "results.json")
+    assert results["status"] == "failed" and "trainer.jobs_per_gpu=0" in results["reason"]
