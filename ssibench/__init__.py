@@ -20,6 +20,14 @@ def _device(name: str = "auto") -> str:
 # Resolved once in the config, so every object that needs a device (physics, generators,
 # losses) can interpolate ${trainer.device} instead of each re-deciding what "auto" means.
 OmegaConf.register_new_resolver("device", _device, replace=True)
+
+
+def _parallel_jobs(jobs_per_gpu: int) -> int:
+    """Jobs at once for ``hydra/launcher=gpus``: ``jobs_per_gpu`` on each GPU, or on the CPU without one."""
+    return max(torch.cuda.device_count(), 1) * int(jobs_per_gpu)
+
+
+OmegaConf.register_new_resolver("parallel_jobs", _parallel_jobs, replace=True)
 # ${mul:${physics.sigma},0.5}: hyper-parameters stated relative to the scenario's (e.g. σ/2).
 OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b), replace=True)
 

@@ -41,6 +41,8 @@ _NOT_COMPARED = {
     "trainer.show_progress_bar",
     "trainer.ckp_interval",
     "trainer.eval_interval",
+    "trainer.jobs_per_gpu",
+    "figure_slice",
 }
 
 

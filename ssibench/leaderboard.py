@@ -6,8 +6,9 @@ One table per scenario like SSIBench's (#, loss, metrics), ranked by PSNR ascend
 last), with the mean ± std over seeds, the number of seeds, and a paired Wilcoxon signed-rank test
 of each method against the best self-supervised one over the same test images (per-image PSNR,
 averaged over seeds), so a 0.1 dB difference is marked as the tie it may be. Runs that were
-skipped or failed are listed under their table with the reason. Writes ``leaderboard.md`` and
-``leaderboard.csv`` into the first sweep dir (or ``--out``) and prints the tables.
+skipped or failed are listed under their table with the reason. Writes ``leaderboard.md``,
+``leaderboard.csv`` and the figures (:mod:`ssibench.figures`) into the first sweep dir (or ``--out``)
+and prints the tables.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from ssibench import results as results_io
+from ssibench.figures import write_figures
 
 ALPHA = 0.05  # significance level of the paired tests
 
@@ -49,13 +51,18 @@ class Table:
     not_run: list[tuple[str, str, str]] = field(default_factory=list)  # (label, status, reason)
 
 
-def collect(dirs: list[Path]) -> list[dict]:
-    """Every results.json below ``dirs``."""
+def collect_runs(dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """Every run below ``dirs``: its folder and its results.json."""
     found = []
     for folder in dirs:
         for path in sorted(Path(folder).rglob("results.json")):
-            found.append(results_io.read(path))
+            found.append((path.parent, results_io.read(path)))
     return found
+
+
+def collect(dirs: list[Path]) -> list[dict]:
+    """Every results.json below ``dirs``."""
+    return [results for _, results in collect_runs(dirs)]
 
 
 def paired_test(a: np.ndarray, b: np.ndarray) -> tuple[str, float]:
@@ -155,13 +162,16 @@ def write_csv(tables: list[Table], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ssibench-leaderboard", description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep folders (searched recursively for results.json)")
-    parser.add_argument("--out", type=Path, help="where to write leaderboard.md/.csv (default: the first sweep folder)")
+    parser.add_argument(
+        "--out", type=Path, help="where to write leaderboard.md/.csv and the figures (default: the first sweep folder)"
+    )
     args = parser.parse_args(argv)
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     if missing:
         print(f"error: not a folder: {', '.join(missing)} (give the sweep folder, e.g. multirun/<date>/<time>)", file=sys.stderr)
         return 2
-    results = collect(args.dirs)
+    runs = collect_runs(args.dirs)
+    results = [r for _, r in runs]
     if not results:
         print(f"error: no results.json below {', '.join(map(str, args.dirs))}: run a sweep into it first", file=sys.stderr)
         return 2
@@ -172,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "leaderboard.md").write_text(markdown)
     write_csv(tables, out / "leaderboard.csv")
     print(markdown)
-    print(f"written: {out / 'leaderboard.md'}, {out / 'leaderboard.csv'}")
+    figures = write_figures(tables, runs, out)
+    print(f"written: {', '.join(str(p) for p in [out / 'leaderboard.md', out / 'leaderboard.csv', *figures])}")
     return 0
 
 

@@ -27,6 +27,9 @@ from ssibench import results as results_io
 from ssibench.checkpoints import checkpoint_dir
 from ssibench.config_checks import InputError, check_config
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.gpu_slots import gpu_slot
+from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
+from ssibench.reconstruction import figure_index, save_reconstruction
 from ssibench.scenarios import build_scenario
 from ssibench.training import (
     AdversarialBenchmarkTrainer,
@@ -257,13 +260,17 @@ def run(cfg: DictConfig) -> dict:
         print(f"[ssibench] skipped: {reason}")
         return results
 
+    # "cuda" stays "cuda" in the config (and the measurement cache's key): the claimed GPU is the
+    # current device, where everything put on "cuda" lands.
     try:
         check_config(cfg)
         finished = _finished_results(cfg, output_dir, results["config"])
         if finished is not None:
             print(f"[ssibench] already finished, not retrained: {_one_line(finished, output_dir)}")
             return finished
-        _train_and_evaluate(cfg, output_dir, results)
+        with gpu_slot(str(cfg.trainer.device), cfg.trainer.jobs_per_gpu) as claimed:
+            results["device"] = claimed
+            _train_and_evaluate(cfg, output_dir, results)
     except TrainingDiverged as error:
         last = checkpoints.latest(checkpoint_dir(output_dir))
         results.update(status="diverged", reason=f"{error}; last good checkpoint: {last or 'none'}")
@@ -366,6 +373,7 @@ def _finish_wandb(exit_code: int) -> None:
 def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
+    figure_slice = figure_index(cfg.figure_slice, len(test_data))  # a bad index stops before training
     train_loader = DataLoader(
         train_data,
         batch_size=cfg.trainer.batch_size,
@@ -397,6 +405,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     start = time.perf_counter()
     trainer.test(test_loader, compare_no_learning=True)
     results["eval_seconds"] = time.perf_counter() - start
+    save_reconstruction(trainer, test_data, figure_slice, metric_names, output_dir / RECONSTRUCTION_FILE)
 
     per_image = {name: trainer.logs_metrics_eval[k].vals for k, name in enumerate(metric_names)}
     zero_filled = {name: trainer.logs_metrics_no_learning[k].vals for k, name in enumerate(metric_names)}

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -95,6 +96,13 @@ def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subpr
 
 def assert_ok(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, f"launch.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+
+
+def assert_picture(path: Path) -> None:
+    """``path`` is a PNG with drawn content: readable, of a useful size, not one colour."""
+    image = mpimg.imread(path)
+    assert image.ndim == 3 and min(image.shape[:2]) > 100, image.shape
+    assert image[..., :3].std() > 0.05, path
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The leaderboard: aggregation over seeds, ranking, paired tests, and a real sweep through joblib."""
+"""The leaderboard: aggregation over seeds, ranking, paired tests, and a real sweep through joblib with its figures."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
-from conftest import assert_ok, launch
+from conftest import assert_ok, assert_picture, launch
 from ssibench import results as results_io
-from ssibench.leaderboard import build_tables, collect, main, paired_test
+from ssibench.leaderboard import build_tables, collect, collect_runs, main, paired_test
+from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
+from ssibench.reconstruction import load_reconstruction
 
 
 def _write(folder, loss, kind, psnr_per_image, seed=0, physics="mri", status="ok", reason=None):
@@ -110,6 +113,18 @@ def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):
         assert row["n_seeds"] == "2"
         assert float(row["PSNR_mean"]) == pytest.approx(np.mean(psnr))
         assert float(row["PSNR_std"]) == pytest.approx(np.std(psnr, ddof=1))
+
+    # each run saved its figure slice: the image its test scored (these losses evaluate deterministically)
+    for folder, results in collect_runs([sweep_dir]):
+        saved = load_reconstruction(folder / RECONSTRUCTION_FILE)
+        for name in ("ground_truth", "zero_filled", "reconstruction"):
+            assert saved[name].shape == (32, 32) and torch.isfinite(saved[name]).all(), (folder, name)
+        psnr = saved["metrics"]["reconstruction"]["PSNR"]
+        assert psnr == pytest.approx(results["per_image"]["PSNR"][saved["index"]], abs=1e-3), folder
+    for scenario in ("mri", "single"):
+        for figure in ("psnr", "curves", "reconstructions"):
+            assert_picture(sweep_dir / f"{figure}_{scenario}.png")
+            assert f"{figure}_{scenario}.png" in board.stdout
 
 
 def test_slurm_preset_composes_with_its_values(tmp_path, data_dir):

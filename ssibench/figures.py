@@ -1,0 +1,193 @@
+"""The leaderboard's figures, drawn from the runs' own files, one set per scenario.
+
+- ``psnr_<scenario>.png``: test PSNR of every method in the leaderboard's order, one dot per seed
+  and a bar at the mean, coloured by kind (supervised, self-supervised, no learning).
+- ``curves_<scenario>.png``: test PSNR and training loss per epoch from each run's ``metrics.csv``,
+  one line per method (the mean over its seeds), zero-filled as a horizontal line.
+- ``reconstructions_<scenario>.png``: the test slice of ``reconstruction.pt`` reconstructed by every
+  method (lowest seed), beside its ground truth and zero-filled Aᴴy, with PSNR in each title.
+
+A run that lacks a file (nothing trained, hence no curves; made before runs saved their slice)
+is left out of that figure with a printed line. Drawn without pyplot, so no display or global
+matplotlib state is involved.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
+from ssibench.reconstruction import load_reconstruction
+
+METRIC = "PSNR"  # the metric drawn (the leaderboard's ranking metric)
+CURVES_FILE = "metrics.csv"
+KIND_COLOURS = {"supervised": "tab:green", "self-supervised": "tab:blue", "no-learning": "tab:gray"}
+GRID_COLUMNS = 6  # panels per row of the reconstruction grid
+
+
+def write_figures(tables, runs: list[tuple[Path, dict]], out: Path) -> list[Path]:
+    """Every figure of every scenario of ``tables`` (from :func:`ssibench.leaderboard.build_tables`)
+    into ``out``; ``runs`` are ``(run folder, results)`` pairs. :return: the files written."""
+    written = []
+    for table in tables:
+        if not table.rows:
+            continue
+        ok = [(folder, r) for folder, r in runs if r["physics"] == table.scenario and r["status"] == "ok"]
+        for draw in (psnr_figure, curves_figure, reconstruction_figure):
+            path = draw(table, ok, out)
+            if path is not None:
+                written.append(path)
+    return written
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return path
+
+
+def _say(message: str) -> None:
+    print(f"[figures] {message}")
+
+
+def psnr_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
+    rows = [row for row in table.rows if METRIC in row.metrics]
+    if not rows:
+        _say(f"psnr_{table.scenario}.png not drawn: no run of {table.scenario} reports {METRIC}")
+        return None
+    fig = Figure(figsize=(7, 1.2 + 0.4 * len(rows)))
+    ax = fig.subplots()
+    for position, row in enumerate(rows):
+        colour = KIND_COLOURS.get(row.kind, "black")
+        seeds = [r["metrics"][METRIC]["mean"] for _, r in runs if r["loss"] == row.loss]
+        ax.scatter(seeds, [position] * len(seeds), color=colour, alpha=0.6, s=20, zorder=3)
+        ax.scatter([row.metrics[METRIC][0]], [position], color=colour, marker="|", s=300, linewidths=2, zorder=2)
+    ax.set_yticks(range(len(rows)), [row.label for row in rows])
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_xlabel(f"test {METRIC} (dB): one dot per seed, | their mean")
+    ax.set_title(f"Scenario {table.scenario}")
+    kinds = list(dict.fromkeys(row.kind for row in rows))
+    handles = [Line2D([], [], color=KIND_COLOURS.get(k, "black"), marker="o", linestyle="", label=k) for k in kinds]
+    ax.legend(handles=handles, loc="lower right", fontsize="small")
+    return _save(fig, out / f"psnr_{table.scenario}.png")
+
+
+def _read_curves(path: Path) -> tuple[dict[int, float], dict[int, float]]:
+    """(test PSNR, training loss = sum of its terms) per epoch, from a run's metrics.csv."""
+    psnr, loss = {}, {}
+    with open(path, newline="") as f:
+        for line in csv.DictReader(f):
+            epoch = int(line["epoch"])
+            if line.get(f"eval/{METRIC}"):
+                psnr[epoch] = float(line[f"eval/{METRIC}"])
+            terms = [float(v) for k, v in line.items() if k.startswith("train/") and v]
+            if terms:
+                loss[epoch] = sum(terms)
+    return psnr, loss
+
+
+def _mean_curve(curves: list[dict[int, float]]) -> tuple[list[int], list[float]]:
+    by_epoch = defaultdict(list)
+    for curve in curves:
+        for epoch, value in curve.items():
+            by_epoch[epoch].append(value)
+    epochs = sorted(by_epoch)
+    return epochs, [float(np.mean(by_epoch[e])) for e in epochs]
+
+
+def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
+    name = f"curves_{table.scenario}.png"
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
+    ax_psnr, ax_loss = fig.subplots(1, 2)
+    missing, drawn = [], 0
+    for row in table.rows:
+        if row.kind == "no-learning":  # nothing trained: drawn as its constant level below
+            continue
+        curves = []
+        for folder, r in runs:
+            if r["loss"] == row.loss:
+                if (folder / CURVES_FILE).is_file():
+                    curves.append(_read_curves(folder / CURVES_FILE))
+                else:
+                    missing.append(f"{row.label} seed {r['seed']}")
+        if not curves:
+            continue
+        style = {"linestyle": "--" if row.kind == "supervised" else "-", "marker": "o", "markersize": 3}
+        (line,) = ax_psnr.plot(
+            *_mean_curve([psnr for psnr, _ in curves]), label=f"{row.label} ({len(curves)})", **style
+        )
+        ax_loss.plot(*_mean_curve([loss for _, loss in curves]), color=line.get_color(), **style)
+        drawn += 1
+    if not drawn:
+        _say(f"{name} not drawn: no run of {table.scenario} has a {CURVES_FILE}")
+        return None
+    if missing:
+        _say(f"{name} leaves out {', '.join(missing)}: no {CURVES_FILE} (nothing trained in that run)")
+    zero_filled = {r["seed"]: r["zero_filled"][METRIC]["mean"] for _, r in runs if METRIC in r["zero_filled"]}
+    if zero_filled:
+        ax_psnr.axhline(
+            np.mean(list(zero_filled.values())), color=KIND_COLOURS["no-learning"], linestyle=":", label="Zero-filled"
+        )
+    ax_psnr.set(xlabel="epoch", ylabel=f"test {METRIC} (dB)", title=f"Scenario {table.scenario}: test {METRIC}")
+    ax_loss.set(xlabel="epoch", ylabel="training loss (sum of its terms)", title="Training loss")
+    ax_loss.set_yscale("symlog", linthresh=1e-3)  # losses span decades and SURE-based ones go negative
+    for ax in (ax_psnr, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(
+        *ax_psnr.get_legend_handles_labels(), title="method (seeds)", fontsize="small", loc="outside right center"
+    )
+    return _save(fig, out / name)
+
+
+def reconstruction_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
+    name = f"reconstructions_{table.scenario}.png"
+    with_file = [(folder, r) for folder, r in runs if (folder / RECONSTRUCTION_FILE).is_file()]
+    if not with_file:
+        _say(f"{name} not drawn: no run of {table.scenario} has a {RECONSTRUCTION_FILE}")
+        return None
+    seed = min(r["seed"] for _, r in with_file)  # one seed: every method on the same measurements
+    saved = {
+        r["loss"]: load_reconstruction(folder / RECONSTRUCTION_FILE) for folder, r in with_file if r["seed"] == seed
+    }
+    reference = next(iter(saved.values()))
+    panels = [  # (title, magnitude image, its metrics)
+        ("Ground truth", reference["ground_truth"], {}),
+        ("Zero-filled", reference["zero_filled"], reference["metrics"]["zero_filled"]),
+    ]
+    missing = []
+    for row in table.rows:
+        if row.kind == "no-learning":  # its reconstruction is the zero-filled panel
+            continue
+        recon = saved.get(row.loss)
+        if recon is None:
+            missing.append(f"{row.label} (no {RECONSTRUCTION_FILE} for seed {seed})")
+        elif recon["index"] != reference["index"]:
+            missing.append(f"{row.label} (slice {recon['index']}, not {reference['index']})")
+        else:
+            panels.append((row.label, recon["reconstruction"], recon["metrics"]["reconstruction"]))
+    if missing:
+        _say(f"{name} leaves out {', '.join(missing)}")
+
+    columns = min(len(panels), GRID_COLUMNS)
+    lines = math.ceil(len(panels) / columns)
+    fig = Figure(figsize=(2.2 * columns, 2.5 * lines + 0.4))
+    axes = fig.subplots(lines, columns, squeeze=False).ravel()
+    brightest = float(reference["ground_truth"].max())
+    for ax, (title, image, metrics) in zip(axes, panels):
+        ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=brightest)
+        if METRIC in metrics:
+            title += f"\n{metrics[METRIC]:.2f} dB"
+        ax.set_title(title, fontsize="small")
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(f"Scenario {table.scenario}: test slice {reference['index']}, seed {seed}")
+    return _save(fig, out / name)
