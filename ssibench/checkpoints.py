@@ -29,20 +29,9 @@ BEST = "ckp_best.pth.tar"
 # Config entries that may change between a run and its resumption without changing what it computes:
 # where files go, logging, the device and loader workers, how long to train and how often to save.
 _NOT_COMPARED = {
-    "paths",
-    "logger",
-    "hydra",
-    "resume",
-    "ckpt",
-    "epochs",
-    "only",
-    "trainer.device",
-    "trainer.num_workers",
-    "trainer.show_progress_bar",
-    "trainer.ckp_interval",
-    "trainer.eval_interval",
-    "trainer.jobs_per_gpu",
-    "figure_slice",
+    *("paths", "logger", "hydra", "resume", "ckpt", "epochs", "only", "figure_slice"),
+    *("trainer.device", "trainer.jobs_per_gpu", "trainer.num_workers", "trainer.show_progress_bar"),
+    *("trainer.ckp_interval", "trainer.eval_interval"),
 }
 
 

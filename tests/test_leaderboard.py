@@ -132,7 +132,7 @@ def test_slurm_preset_composes_with_its_values(tmp_path, data_dir):
     assert_ok(proc)
     launcher = proc.stdout.split("launcher:")[1]
     for line in ("SlurmLauncher", "partition: gpu", "gpus_per_node: 1", "cpus_per_task: 8", "mem_gb: 32",
-                 "timeout_min: 720", "array_parallelism: 16", "max_num_timeout: 0"):
+                 "timeout_min: 720", "array_parallelism: 16", "max_num_timeout: 3", "signal_delay_s: 120"):
         assert line in launcher, line
 
 
