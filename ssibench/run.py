@@ -92,7 +92,11 @@ def _wandb_setup(cfg: DictConfig, output_dir: Path) -> dict:
         "name": w.name,
         "group": group,
         "dir": str(output_dir),
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in cfg.items()
+            if k != "hydra"
+        },
     }
 
 
