@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 import ssibench
 from ssibench import results as results_io
+from ssibench.data.loader import loader_options
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.scenarios import build_scenario
 from ssibench.training import AdversarialBenchmarkTrainer, BenchmarkTrainer, checkpoint_dir, seed_random_generators
@@ -120,7 +121,9 @@ def prepare_measurements(cfg: DictConfig):
         test_images,
         physics,
         physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
+        batch_size=cfg.simulation_batch_size,
         device=cfg.trainer.device,
+        progress_bar=cfg.trainer.show_progress_bar,
     )
     train_data = dinv.datasets.HDF5Dataset(cache, split="train", load_physics_generator_params=True)
     test_data = dinv.datasets.HDF5Dataset(cache, split="test", load_physics_generator_params=True)
@@ -163,6 +166,8 @@ def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_di
         losses=losses,
         metrics=metrics,
         device=device,
+        precision=cfg.trainer.precision,
+        compile=cfg.trainer.compile,
         non_blocking_transfers=device.type == "cuda",
         ckpt_pretrained=cfg.ckpt,
         save_path=checkpoint_dir(output_dir),
@@ -242,9 +247,9 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         batch_size=cfg.trainer.batch_size,
         shuffle=True,
         generator=torch.Generator().manual_seed(cfg.seed),
-        num_workers=cfg.trainer.num_workers,
+        **loader_options(cfg.trainer),
     )
-    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, num_workers=cfg.trainer.num_workers)
+    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, **loader_options(cfg.trainer))
     trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir)
     losses = trainer.losses
     metric_names = list(cfg.metrics.keys())

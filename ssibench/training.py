@@ -8,6 +8,8 @@ from pathlib import Path
 import deepinv as dinv
 import torch
 
+from ssibench.precision import AdversarialPrecisionMixin, PrecisionMixin
+
 
 class _FixedFolder:
     """Checkpoint into one fixed folder of the run.
@@ -26,11 +28,12 @@ class _FixedFolder:
             os.makedirs(folder, exist_ok=True)
 
 
-class BenchmarkTrainer(_FixedFolder, dinv.Trainer):
-    """deepinv's :class:`~deepinv.Trainer`, checkpointing into the run's folder."""
+class BenchmarkTrainer(_FixedFolder, PrecisionMixin, dinv.Trainer):
+    """deepinv's :class:`~deepinv.Trainer`, checkpointing into the run's folder, with the
+    networks' ``precision`` and ``compile`` (:mod:`ssibench.precision`)."""
 
 
-class AdversarialBenchmarkTrainer(_FixedFolder, dinv.training.AdversarialTrainer):
+class AdversarialBenchmarkTrainer(_FixedFolder, AdversarialPrecisionMixin, dinv.training.AdversarialTrainer):
     """deepinv's :class:`~deepinv.training.AdversarialTrainer`, checkpointing into the run's folder,
     and restoring the discriminator from ``ckpt_pretrained`` (deepinv 0.5 forgets the path before
     it gets to it, so the discriminator restarted from scratch)."""
