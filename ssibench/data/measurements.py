@@ -6,6 +6,10 @@ loss sees exactly the same data. The file name holds a hash of everything that d
 content, so changing e.g. the acceleration can never reuse stale measurements, and jobs of a sweep
 that need the same file at once share it safely: a file lock, generation in a temporary folder and
 an atomic rename, so an existing cache file is always complete.
+
+Images are simulated ``batch_size`` at a time (default 64; the original benchmark: one at a time).
+The content does not depend on the batch size: the generator draws each image's mask and noise in
+the same order either way (tests/test_performance.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import torch
 from deepinv.datasets import generate_dataset
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset
+from tqdm import tqdm
 
 # Bump when the layout of the cache files changes.
 _FORMAT = 1
@@ -49,8 +55,9 @@ def simulate_measurements(
     test_set,
     physics,
     physics_generator=None,
-    batch_size: int = 8,
+    batch_size: int = 64,
     device: str | torch.device = "cpu",
+    progress_bar: bool = True,
 ) -> Path:
     """Simulate ``y = A(x)`` (with per-image params when a generator is given) into ``path`` once.
 
@@ -61,10 +68,13 @@ def simulate_measurements(
     physics_state = path.with_suffix(".physics.pt")
     with FileLock(str(path) + ".lock"):
         if not path.exists():
-            with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
+            with (
+                tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp,
+                tqdm(total=len(train_set) + len(test_set), desc="Simulating measurements", disable=not progress_bar) as bar,
+            ):
                 h5 = generate_dataset(
-                    train_dataset=train_set,
-                    test_dataset=test_set,
+                    train_dataset=_Counted(train_set, bar),
+                    test_dataset=_Counted(test_set, bar),
                     physics=physics,
                     physics_generator=physics_generator,
                     save_physics_generator_params=True,
@@ -79,3 +89,20 @@ def simulate_measurements(
                 os.replace(h5, path)  # last, so an existing cache file is always complete
     physics.load_state_dict(torch.load(physics_state, map_location=device, weights_only=True))
     return path
+
+
+class _Counted(Dataset):
+    """``dataset``, advancing a progress bar at each image's first read (generate_dataset reads in
+    this process, and reads the first image twice: once to choose how to collate)."""
+
+    def __init__(self, dataset, bar: tqdm):
+        self.dataset, self.bar, self.seen = dataset, bar, set()
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        if index not in self.seen:
+            self.seen.add(index)
+            self.bar.update(1)
+        return self.dataset[index]
