@@ -130,6 +130,17 @@ def prepare_measurements(cfg: DictConfig):
     return train_data, test_data, physics
 
 
+def make_train_loader(cfg: DictConfig, train_data) -> DataLoader:
+    """The run's training DataLoader: shuffled from the run's seed, workers chosen by device."""
+    return DataLoader(
+        train_data,
+        batch_size=cfg.trainer.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        **loader_options(cfg.trainer),
+    )
+
+
 def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_dir: Path) -> BenchmarkTrainer:
     """The model, the loss terms, the metrics and the optimiser of a run, in a deepinv Trainer."""
     device = torch.device(cfg.trainer.device)
@@ -242,13 +253,7 @@ def _finish_wandb(exit_code: int) -> None:
 def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
-    train_loader = DataLoader(
-        train_data,
-        batch_size=cfg.trainer.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(cfg.seed),
-        **loader_options(cfg.trainer),
-    )
+    train_loader = make_train_loader(cfg, train_data)
     test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, **loader_options(cfg.trainer))
     trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir)
     losses = trainer.losses
