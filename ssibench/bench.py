@@ -42,11 +42,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
 
+from ssibench.data.measurements import cache_key, simulate_measurements
 from ssibench.precision import PRECISIONS
 from ssibench.run import _skip_reason, build_trainer, make_train_loader, prepare_measurements
+from ssibench.scenarios import build_scenario
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = ["loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_fraction", "time_vs_bare"]
@@ -201,6 +204,24 @@ def bench_loss(loss: str, overrides: list[str], configs, steps: int, warmup: int
     return rows
 
 
+def cache_seconds(overrides: list[str], batch_sizes: list[int], workdir: Path) -> list[dict]:
+    """Seconds to simulate the scenario's measurement cache at each batch size (fresh files)."""
+    cfg = compose_config(overrides, workdir)
+    train_images, test_images = instantiate(cfg.split)(instantiate(cfg.dataset))
+    rows = []
+    for batch_size in batch_sizes:
+        physics, generator = build_scenario(cfg.physics, cfg.seed)
+        generator = None if cfg.physics.get("fixed_mask", False) else generator
+        path = workdir / f"cache-{batch_size}-{len(rows)}.h5"
+        start = time.perf_counter()
+        simulate_measurements(
+            path, cache_key(cfg), train_images, test_images, physics, generator, batch_size, cfg.trainer.device, False
+        )
+        seconds = time.perf_counter() - start
+        rows.append({"batch_size": batch_size, "images": len(train_images) + len(test_images), "seconds": seconds})
+    return rows
+
+
 def machine(device: str) -> str:
     """The machine in words, for the table's caption."""
     if torch.device(device).type == "cuda":
@@ -211,19 +232,20 @@ def machine(device: str) -> str:
     return f"{model or platform.processor()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
+def table_rows(rows: list[dict]) -> list[str]:
+    return [
+        f"| {r['loss']} | {r['config']} | {r['s_per_step']:.4f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} "
+        f"| {100 * r['data_fraction']:.1f}% | {r['time_vs_bare']:.2f}× |"
+        for r in rows
+    ]
+
+
 def markdown(rows: list[dict], caption: str) -> str:
-    lines = [
-        caption,
-        "",
+    header = [
         "| loss | config | s/step | images/s | peak MB | data time | time ÷ bare deepinv |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['loss']} | {r['config']} | {r['s_per_step']:.4f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} "
-            f"| {100 * r['data_fraction']:.1f}% | {r['time_vs_bare']:.2f}× |"
-        )
-    return "\n".join(lines) + "\n"
+    return "\n".join([caption, "", *header, *table_rows(rows)]) + "\n"
 
 
 def _losses(spec: str) -> list[str]:
@@ -248,6 +270,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration (default: 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per configuration first (default: 3)")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds the timed steps are split into")
+    parser.add_argument(
+        "--cache-batch-sizes",
+        help="instead of training steps, time building the measurement cache at these batch sizes, e.g. 1,64",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for bench.csv and bench.md")
     args = parser.parse_args(argv)
     precisions = args.precision.split(",")
@@ -256,11 +282,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if min(args.steps, args.rounds) < 1 or args.warmup < 0:
         parser.error("--steps and --rounds must be >= 1, --warmup >= 0")
     configs = configurations(precisions, args.compile, args.channels_last)
+    if args.cache_batch_sizes:
+        with tempfile.TemporaryDirectory(prefix="ssibench-bench-") as workdir:
+            rows = cache_seconds(args.overrides, [int(b) for b in args.cache_batch_sizes.split(",")], Path(workdir))
+        for row in rows:
+            ratio = rows[0]["seconds"] / row["seconds"]
+            print(f"batch size {row['batch_size']}: {row['images']} images in {row['seconds']:.3f} s ({ratio:.2f}x the first)")
+        return rows
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="ssibench-bench-") as workdir:
         for loss in _losses(args.losses):
-            rows += bench_loss(loss, args.overrides, configs, args.steps, args.warmup, args.rounds, Path(workdir))
+            measured = bench_loss(loss, args.overrides, configs, args.steps, args.warmup, args.rounds, Path(workdir))
+            for line in table_rows(measured):  # as it goes: a full table takes a while
+                print(line, file=sys.stderr, flush=True)
+            rows += measured
         device = compose_config(args.overrides, Path(workdir)).trainer.device
     caption = (
         f"Median seconds per training step ({args.steps} steps after {args.warmup} warm-up) on {machine(device)}; "
