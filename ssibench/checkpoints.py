@@ -31,7 +31,8 @@ BEST = "ckp_best.pth.tar"
 _NOT_COMPARED = {
     *("paths", "logger", "hydra", "resume", "ckpt", "epochs", "only", "figure_slice"),
     *("trainer.device", "trainer.jobs_per_gpu", "trainer.num_workers", "trainer.show_progress_bar"),
-    *("trainer.ckp_interval", "trainer.eval_interval"),
+    *("trainer.ckp_interval", "trainer.eval_interval", "trainer.pin_memory", "trainer.persistent_workers"),
+    "simulation_batch_size",
 }
 
 

@@ -26,6 +26,7 @@ from ssibench import checkpoints
 from ssibench import results as results_io
 from ssibench.checkpoints import checkpoint_dir
 from ssibench.config_checks import InputError, check_config
+from ssibench.data.loader import loader_options
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.gpu_slots import gpu_slot
 from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
@@ -158,7 +159,9 @@ def prepare_measurements(cfg: DictConfig):
         test_images,
         physics,
         physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
+        batch_size=cfg.simulation_batch_size,
         device=cfg.trainer.device,
+        progress_bar=cfg.trainer.show_progress_bar,
     )
     train_data = dinv.datasets.HDF5Dataset(cache, split="train", load_physics_generator_params=True)
     test_data = dinv.datasets.HDF5Dataset(cache, split="test", load_physics_generator_params=True)
@@ -172,6 +175,17 @@ def _instantiate_dataset(cfg: DictConfig):
         if isinstance(error.__cause__, FileNotFoundError):  # e.g. fastMRI not prepared: the message says how
             raise InputError(str(error.__cause__)) from None
         raise
+
+
+def make_train_loader(cfg: DictConfig, train_data) -> DataLoader:
+    """The run's training DataLoader: shuffled from the run's seed, workers chosen by device."""
+    return DataLoader(
+        train_data,
+        batch_size=cfg.trainer.batch_size,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        **loader_options(cfg.trainer),
+    )
 
 
 def build_trainer(
@@ -227,6 +241,8 @@ def build_trainer(
         losses=losses,
         metrics=metrics,
         device=device,
+        precision=cfg.trainer.precision,
+        compile=cfg.trainer.compile,
         non_blocking_transfers=device.type == "cuda",
         ckpt_pretrained=resume_from or cfg.ckpt,
         save_path=checkpoint_dir(output_dir),
@@ -378,18 +394,8 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
     figure_slice = figure_index(cfg.figure_slice, len(test_data))  # a bad index stops before training
-    train_loader = DataLoader(
-        train_data,
-        batch_size=cfg.trainer.batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(cfg.seed),
-        num_workers=cfg.trainer.num_workers,
-    )
-    test_loader = DataLoader(
-        test_data,
-        batch_size=cfg.trainer.batch_size,
-        num_workers=cfg.trainer.num_workers,
-    )
+    train_loader = make_train_loader(cfg, train_data)
+    test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, **loader_options(cfg.trainer))
     if cfg.ckpt is not None:
         checkpoints.read(cfg.ckpt)  # a wrong path fails here, in one line, before any training
     resume_from = checkpoints.latest(checkpoint_dir(output_dir)) if cfg.resume else None

@@ -13,6 +13,7 @@ import torch
 
 from ssibench import checkpoints
 from ssibench.checkpoints import CheckpointError
+from ssibench.precision import AdversarialPrecisionMixin, PrecisionMixin
 
 
 class TrainingDiverged(RuntimeError):
@@ -49,6 +50,7 @@ class _BenchmarkRun:
         folder = self.save_path
         self.save_path = None  # skip the timestamped folder
         self._pending = None
+        self._scaler_states = {}  # fp16 grad scalers of a loaded checkpoint, restored once they exist
         if self.ckpt_pretrained is not None:
             self._pending = checkpoints.read(self.ckpt_pretrained, map_location=self.device)
             self._check_checkpoint(self._pending, self.ckpt_pretrained)
@@ -59,6 +61,10 @@ class _BenchmarkRun:
                     "resume": "allow",
                 }
         super().setup_train(train=train, **kwargs)
+        # deepinv (and ssibench.precision) make the grad scalers after loading: restore them now.
+        for name, saved in self._scaler_states.items():
+            getattr(self, name).load_state_dict(saved)
+        self._scaler_states = {}
         self.save_path = folder
         if folder is not None:
             os.makedirs(folder, exist_ok=True)
@@ -108,8 +114,7 @@ class _BenchmarkRun:
             self.optimizer.load_state_dict(state["optimizer"])
         if state.get("scheduler") is not None and self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler") is not None:
-            self.scaler.load_state_dict(state["scaler"])
+        self._scaler_states = {name: state[name] for name in ("scaler", "scaler_D") if state.get(name) is not None}
         if "epoch" in state:
             self.epoch_start = state["epoch"] + 1
         self.history_start = self.epoch_start
@@ -137,7 +142,7 @@ class _BenchmarkRun:
             state_dict=self.model.state_dict(),
             optimizer=self.optimizer.state_dict() if self.optimizer else None,
             scheduler=self.scheduler.state_dict() if self.scheduler else None,
-            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            **{name: getattr(self, name).state_dict() for name in self._scalers()},
             loss_history=dict(self.loss_history),
             eval_loss_history=dict(self.eval_loss_history),
             train_metrics_history=dict(self.train_metrics_history),
@@ -154,6 +159,11 @@ class _BenchmarkRun:
         periodic = re.fullmatch(r"ckp_\d+\.pth\.tar", str(filename)) is not None
         name = checkpoints.LAST if periodic else str(filename)
         checkpoints.save_atomically(state, Path(self.save_path) / name, keep_previous=periodic)
+
+    def _scalers(self) -> list[str]:
+        return [
+            name for name in ("scaler", "scaler_D") if getattr(self, name, None) and getattr(self, name).is_enabled()
+        ]
 
     def compute_loss(
         self,
@@ -176,11 +186,12 @@ class _BenchmarkRun:
         super().save_best_model(epoch, train_ite, **kwargs)
 
 
-class BenchmarkTrainer(_BenchmarkRun, dinv.Trainer):
-    """deepinv's :class:`~deepinv.Trainer` with resumable checkpoints in the run's folder."""
+class BenchmarkTrainer(_BenchmarkRun, PrecisionMixin, dinv.Trainer):
+    """deepinv's :class:`~deepinv.Trainer` with resumable checkpoints in the run's folder, and the
+    networks' ``precision`` and ``compile`` (:mod:`ssibench.precision`)."""
 
 
-class AdversarialBenchmarkTrainer(_BenchmarkRun, dinv.training.AdversarialTrainer):
+class AdversarialBenchmarkTrainer(_BenchmarkRun, AdversarialPrecisionMixin, dinv.training.AdversarialTrainer):
     """deepinv's :class:`~deepinv.training.AdversarialTrainer` with resumable checkpoints in the run's
     folder; the discriminator is saved and restored with the model (deepinv 0.5 forgets the
     checkpoint path before it gets to the discriminator, which restarted from scratch)."""

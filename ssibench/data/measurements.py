@@ -8,6 +8,10 @@ that need the same file at once share it safely: a file lock, generation in a te
 an atomic rename, so an existing cache file is always complete. Its sidecar ``.json`` holds the key
 and the SHA-256 of the files: a cache damaged later (a truncated copy, a full disk) or made with
 other parameters is rebuilt under the lock, never used.
+
+Images are simulated ``batch_size`` at a time (default 64; the original benchmark: one at a time).
+The content does not depend on the batch size: the generator draws each image's mask and noise in
+the same order either way (tests/test_performance.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import torch
 from deepinv.datasets import generate_dataset
 from filelock import FileLock
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset
+from tqdm import tqdm
 
 # Bump when the layout of the cache files changes.
 _FORMAT = 2  # 2: the sidecar holds the key and the files' SHA-256
@@ -51,8 +57,9 @@ def simulate_measurements(
     test_set,
     physics,
     physics_generator=None,
-    batch_size: int = 8,
+    batch_size: int = 64,
     device: str | torch.device = "cpu",
+    progress_bar: bool = True,
 ) -> Path:
     """Simulate ``y = A(x)`` (with per-image params when a generator is given) into ``path`` once.
 
@@ -67,10 +74,15 @@ def simulate_measurements(
             if path.exists():
                 print(f"[ssibench] measurement cache {path} is damaged or was made with other parameters: rebuilding")
             print(f"[ssibench] simulating measurements into {path}")
-            with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
+            with (
+                tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp,
+                tqdm(
+                    total=len(train_set) + len(test_set), desc="Simulating measurements", disable=not progress_bar
+                ) as bar,
+            ):
                 h5 = generate_dataset(
-                    train_dataset=train_set,
-                    test_dataset=test_set,
+                    train_dataset=_Counted(train_set, bar),
+                    test_dataset=_Counted(test_set, bar),
                     physics=physics,
                     physics_generator=physics_generator,
                     save_physics_generator_params=True,
@@ -80,7 +92,10 @@ def simulate_measurements(
                     device=device,
                     verbose=False,
                 )
-                record = {"key": key, "sha256": {"measurements": _sha256(h5), "physics": _sha256(Path(tmp) / "physics0.pt")}}
+                record = {
+                    "key": key,
+                    "sha256": {"measurements": _sha256(h5), "physics": _sha256(Path(tmp) / "physics0.pt")},
+                }
                 (Path(tmp) / "sidecar.json").write_text(json.dumps(record, indent=2, sort_keys=True))
                 os.replace(Path(tmp) / "physics0.pt", physics_state)
                 os.replace(Path(tmp) / "sidecar.json", sidecar)
@@ -107,3 +122,20 @@ def _is_complete(path: Path, physics_state: Path, sidecar: Path, key: dict) -> b
         )
     except (ValueError, KeyError, TypeError):
         return False
+
+
+class _Counted(Dataset):
+    """``dataset``, advancing a progress bar at each image's first read (generate_dataset reads in
+    this process, and reads the first image twice: once to choose how to collate)."""
+
+    def __init__(self, dataset, bar: tqdm):
+        self.dataset, self.bar, self.seen = dataset, bar, set()
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        if index not in self.seen:
+            self.seen.add(index)
+            self.bar.update(1)
+        return self.dataset[index]

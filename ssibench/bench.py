@@ -1,0 +1,325 @@
+"""Per-loss training cost: ``python -m ssibench.bench --losses mc,ssdu [--precision fp32,bf16] [overrides]``.
+
+A benchmark, not a test. For each loss, the config is composed exactly as ``launch.py`` would
+(Hydra overrides after the options, e.g. ``physics=noisy debug=smoke trainer.device=cuda``), the
+measurements come from the run's cache (``prepare_measurements``) and each configuration's trainer
+from ``build_trainer``, so what is timed is what a run trains.
+
+What is measured: one *step* is one call of the trainer's own ``Trainer.step`` on one training
+batch: fetching the batch from the DataLoader (the *data time*, timed around ``get_samples``), the
+model's forward, the losses, the backward and the optimizer step (for the adversarial losses, the
+generator's and the discriminator's). Steps are timed after ``--warmup`` untimed steps per
+configuration (these also absorb torch.compile's compilation), and the reported time is the median
+of ``--steps`` steps. The configurations of one loss are measured in ``--rounds`` interleaved rounds,
+so contention or frequency drift on the machine affects them alike and their ratios stay meaningful.
+
+The baseline is a bare deepinv Trainer (``AdversarialTrainer`` for the adversarial losses) doing
+what the original benchmark's script does: the same model (same initial weights), loss terms,
+optimizer, physics, data, batch size and device, in fp32, fed by a plain shuffled DataLoader, with
+no metrics, checkpoints or progress bar. ``time ÷ bare`` is a configuration's step time over the
+baseline's (below 1: faster).
+
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` while the configuration stepped (it also
+counts the other configurations' resident weights); on the CPU the process's maximum resident set
+size so far (``resource``), which only grows, so on the CPU it bounds the run from above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import deepinv as dinv
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, open_dict
+from torch.utils.data import DataLoader
+
+from ssibench.data.measurements import cache_key, simulate_measurements
+from ssibench.precision import PRECISIONS
+from ssibench.run import _skip_reason, build_trainer, make_train_loader, prepare_measurements
+from ssibench.scenarios import build_scenario
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+COLUMNS = ["loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_fraction", "time_vs_bare"]
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The config ``launch.py <overrides>`` would get, writing into ``output_dir``."""
+    if not any(o.startswith("paths.data_dir=") for o in overrides):
+        overrides = [f"paths.data_dir={os.environ.get('SSIBENCH_DATA_DIR', Path.cwd() / 'data')}", *overrides]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+class _Endless:
+    """Batches of a DataLoader without end: a new epoch starts when one ends (counted as data time)."""
+
+    def __init__(self, loader: DataLoader):
+        self.loader, self.batches = loader, iter(loader)
+
+    def __next__(self):
+        try:
+            return next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            return next(self.batches)
+
+
+class _Timed:
+    """A trainer ready to step, recording each step's total and data seconds."""
+
+    def __init__(self, trainer, device: torch.device):
+        self.trainer, self.device = trainer, device
+        self.step_seconds: list[float] = []
+        self.data_seconds: list[float] = []
+        self.peak_bytes = 0
+        self._data = 0.0  # data seconds of the current step
+        trainer.verbose = False
+        trainer.setup_train()
+        trainer.current_train_iterators = [_Endless(loader) for loader in trainer.train_dataloader]
+        trainer.model.train()
+        fetch = trainer.get_samples
+
+        def timed_fetch(iterators, g):
+            start = time.perf_counter()
+            samples = fetch(iterators, g)
+            self._sync()
+            self._data += time.perf_counter() - start
+            return samples
+
+        trainer.get_samples = timed_fetch
+
+    def _sync(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def run(self, steps: int, record: bool = True) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        for _ in range(steps):
+            self._data = 0.0
+            self._sync()
+            start = time.perf_counter()
+            self.trainer.step(0, None, train=True)
+            self._sync()
+            if record:
+                self.step_seconds.append(time.perf_counter() - start)
+                self.data_seconds.append(self._data)
+        if self.device.type == "cuda":
+            self.peak_bytes = max(self.peak_bytes, torch.cuda.max_memory_allocated(self.device))
+        else:  # kilobytes on Linux
+            self.peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _bare_trainer(cfg: DictConfig, physics, train_data, output_dir: Path):
+    """A plain deepinv Trainer with the run's model, losses and optimizer (fp32, plain DataLoader)."""
+    parts = build_trainer(cfg, physics, DataLoader(train_data, batch_size=cfg.trainer.batch_size), None, output_dir)
+    adversarial = {}
+    trainer_class = dinv.Trainer
+    if getattr(parts, "D", None) is not None:
+        trainer_class = dinv.training.AdversarialTrainer
+        adversarial = {"D": parts.D, "losses_d": parts.losses_d, "optimizer_step_multi_dataset": False}
+    return trainer_class(
+        model=parts.model,
+        physics=physics,
+        optimizer=parts.optimizer,
+        losses=parts.losses,
+        **adversarial,
+        train_dataloader=DataLoader(train_data, batch_size=cfg.trainer.batch_size, shuffle=True),
+        epochs=1,
+        device=cfg.trainer.device,
+        online_measurements=False,
+        save_path=None,
+        verbose=False,
+        show_progress_bar=False,
+    )
+
+
+def configurations(precisions: list[str], compile: bool, channels_last: bool) -> list[tuple[str, list[str], bool]]:
+    """``(name, overrides, channels_last)`` of each configuration to measure besides the baseline."""
+    found = []
+    for precision in precisions:
+        found.append((precision, [f"trainer.precision={precision}"], False))
+        if compile:
+            found.append((f"{precision}+compile", [f"trainer.precision={precision}", "trainer.compile=true"], False))
+        if channels_last:
+            found.append((f"{precision}+channels_last", [f"trainer.precision={precision}"], True))
+    return found
+
+
+def bench_loss(
+    loss: str, overrides: list[str], configs, steps: int, warmup: int, rounds: int, workdir: Path
+) -> list[dict]:
+    """The rows of one loss: the bare-deepinv baseline, then each configuration."""
+    cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false"], workdir)
+    reason = _skip_reason(cfg, loss, HydraConfig.get().runtime.choices.get("physics"))
+    if reason or not cfg.loss.get("losses"):
+        print(f"[bench] {loss}: not measured ({reason or 'nothing to train'})", file=sys.stderr)
+        return []
+    train_data, _, physics = prepare_measurements(cfg)
+    device = torch.device(cfg.trainer.device)
+    timed = {"bare deepinv (fp32)": _Timed(_bare_trainer(cfg, physics, train_data, workdir), device)}
+    for name, extra, channels_last in configs:
+        cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false", *extra], workdir)
+        trainer = build_trainer(cfg, physics, make_train_loader(cfg, train_data), None, workdir)
+        if channels_last:
+            trainer.model.to(memory_format=torch.channels_last)
+        timed[name] = _Timed(trainer, device)
+    for each in timed.values():
+        each.run(warmup, record=False)
+    per_round = max(1, steps // rounds)
+    for _ in range(rounds):
+        for each in timed.values():
+            each.run(per_round)
+    bare = statistics.median(timed["bare deepinv (fp32)"].step_seconds)
+    rows = []
+    for name, each in timed.items():
+        step = statistics.median(each.step_seconds)
+        rows.append(
+            {
+                "loss": loss,
+                "config": name,
+                "s_per_step": step,
+                "images_per_s": cfg.trainer.batch_size / step,
+                "peak_mb": each.peak_bytes / 2**20,
+                "data_fraction": sum(each.data_seconds) / sum(each.step_seconds),
+                "time_vs_bare": step / bare,
+            }
+        )
+    return rows
+
+
+def cache_seconds(overrides: list[str], batch_sizes: list[int], workdir: Path) -> list[dict]:
+    """Seconds to simulate the scenario's measurement cache at each batch size (fresh files)."""
+    cfg = compose_config(overrides, workdir)
+    train_images, test_images = instantiate(cfg.split)(instantiate(cfg.dataset))
+    rows = []
+    for batch_size in batch_sizes:
+        physics, generator = build_scenario(cfg.physics, cfg.seed)
+        generator = None if cfg.physics.get("fixed_mask", False) else generator
+        path = workdir / f"cache-{batch_size}-{len(rows)}.h5"
+        start = time.perf_counter()
+        simulate_measurements(
+            path, cache_key(cfg), train_images, test_images, physics, generator, batch_size, cfg.trainer.device, False
+        )
+        seconds = time.perf_counter() - start
+        rows.append({"batch_size": batch_size, "images": len(train_images) + len(test_images), "seconds": seconds})
+    return rows
+
+
+def machine(device: str) -> str:
+    """The machine in words, for the table's caption."""
+    if torch.device(device).type == "cuda":
+        return f"{torch.cuda.get_device_name(torch.device(device))}, torch {torch.__version__}"
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
+    return f"{model or platform.processor()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def table_rows(rows: list[dict]) -> list[str]:
+    return [
+        f"| {r['loss']} | {r['config']} | {r['s_per_step']:.4f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} "
+        f"| {100 * r['data_fraction']:.1f}% | {r['time_vs_bare']:.2f}× |"
+        for r in rows
+    ]
+
+
+def markdown(rows: list[dict], caption: str) -> str:
+    header = [
+        "| loss | config | s/step | images/s | peak MB | data time | time ÷ bare deepinv |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join([caption, "", *header, *table_rows(rows)]) + "\n"
+
+
+def _losses(spec: str) -> list[str]:
+    known = sorted(path.stem for path in (CONF / "loss").glob("*.yaml"))
+    chosen = known if spec == "all" else spec.split(",")
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise SystemExit(f"bench: unknown loss {', '.join(unknown)}; choose from all, {', '.join(known)}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(
+        prog="python -m ssibench.bench",
+        description="Seconds per training step of each loss, against a bare deepinv Trainer (see the module doc).",
+    )
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides as for launch.py, e.g. physics=noisy debug=smoke")
+    parser.add_argument("--losses", default="mc", help="comma-separated loss choices, or all (default: mc)")
+    parser.add_argument(
+        "--precision", default="fp32", help=f"comma-separated, of {','.join(PRECISIONS)} (default: fp32)"
+    )
+    parser.add_argument("--compile", action="store_true", help="also measure each precision with trainer.compile=true")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="also measure each precision with channels-last weights"
+    )
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration (default: 20)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per configuration first (default: 3)")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds the timed steps are split into")
+    parser.add_argument(
+        "--cache-batch-sizes",
+        help="instead of training steps, time building the measurement cache at these batch sizes, e.g. 1,64",
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for bench.csv and bench.md")
+    args = parser.parse_args(argv)
+    precisions = args.precision.split(",")
+    if not set(precisions) <= set(PRECISIONS):
+        parser.error(f"--precision {args.precision}: choose among {','.join(PRECISIONS)}")
+    if min(args.steps, args.rounds) < 1 or args.warmup < 0:
+        parser.error("--steps and --rounds must be >= 1, --warmup >= 0")
+    configs = configurations(precisions, args.compile, args.channels_last)
+    if args.cache_batch_sizes:
+        with tempfile.TemporaryDirectory(prefix="ssibench-bench-") as workdir:
+            rows = cache_seconds(args.overrides, [int(b) for b in args.cache_batch_sizes.split(",")], Path(workdir))
+        for row in rows:
+            ratio = rows[0]["seconds"] / row["seconds"]
+            print(
+                f"batch size {row['batch_size']}: {row['images']} images in {row['seconds']:.3f} s ({ratio:.2f}x the first)"
+            )
+        return rows
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ssibench-bench-") as workdir:
+        for loss in _losses(args.losses):
+            measured = bench_loss(loss, args.overrides, configs, args.steps, args.warmup, args.rounds, Path(workdir))
+            for line in table_rows(measured):  # as it goes: a full table takes a while
+                print(line, file=sys.stderr, flush=True)
+            rows += measured
+        device = compose_config(args.overrides, Path(workdir)).trainer.device
+    caption = (
+        f"Median seconds per training step ({args.steps} steps after {args.warmup} warm-up) on {machine(device)}; "
+        f"overrides: {' '.join(args.overrides) or '(defaults)'}"
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / "bench.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    table = markdown(rows, caption)
+    (args.out / "bench.md").write_text(table)
+    print(table)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
