@@ -114,16 +114,17 @@ def test_custom_model_and_dataset_by_target_only(tmp_path, data_dir):
 def test_help_lists_the_config_groups(tmp_path, data_dir):
     proc = launch("--help", cwd=tmp_path, data_dir=data_dir)
     assert_ok(proc)
-    for line in (f"loss: {', '.join(LOSSES)}", "physics: mri, multicoil, noisy, single", "dataset: fastmri_brain, mni152"):
+    for line in (f"loss: {', '.join(LOSSES)}", "physics: mri, multicoil, noisy, single", "dataset: fastmri_brain, fastmri_knee, mni152"):
         assert line in proc.stdout
 
 
 def test_missing_fastmri_file_says_how_to_make_it(tmp_path, data_dir):
     proc = launch("dataset=fastmri_brain", "debug=smoke", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode != 0
-    assert "slice_index='middle').save_simple_dataset(" in proc.stderr + proc.stdout
+    expected = f"python -m ssibench.prepare fastmri <path to fastMRI brain multicoil_train> --anatomy brain --out {data_dir}"
+    assert expected in proc.stderr + proc.stdout
     results = results_io.read(tmp_path / "out" / "results.json")
-    assert results["status"] == "failed" and "save_simple_dataset" in results["reason"]
+    assert results["status"] == "failed" and "python -m ssibench.prepare fastmri" in results["reason"]
 
 
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
