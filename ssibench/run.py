@@ -21,19 +21,22 @@ from torch.utils.data import DataLoader
 
 import ssibench
 from ssibench import results as results_io
+from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.scenarios import build_scenario
 from ssibench.training import AdversarialBenchmarkTrainer, BenchmarkTrainer, checkpoint_dir, seed_random_generators
 
 
 def choice_name(cfg: DictConfig, group: str) -> str:
-    """The name a run's config group was chosen by (``loss=mc`` -> ``mc``), else its ``_target_``."""
+    """The name a run's config group was chosen by (``loss=mc`` -> ``mc``), else its ``_target_`` or ``label``."""
     if HydraConfig.initialized():
         name = HydraConfig.get().runtime.choices.get(group)
         if name:
             return name
     node = cfg.get(group)
-    return str(node.get("_target_", "custom")) if node is not None else "none"
+    if node is None:
+        return "none"
+    return str(node.get("_target_") or node.get("label") or "custom")
 
 
 def _in_sweep() -> bool:
@@ -104,10 +107,14 @@ def prepare_measurements(cfg: DictConfig):
     """The run's train/test measurement datasets and the operator that made them.
 
     Identical for every loss of the same data, split, scenario and seed: simulated once, then
-    read from the cache. Items are ``(x, y, params)`` with ``params`` the image's mask.
+    read from the cache. Items are ``(x, y, params)`` with ``params`` the image's mask. A dataset
+    config marked ``measurements: true`` gives them as they are (``x`` NaN without ground truth):
+    split by ``split=`` unless it comes as a (train, test) pair, and never simulated.
 
     :return: ``(train_data, test_data, physics)``.
     """
+    if cfg.dataset.get("measurements", False):
+        return _given_measurements(cfg)
     images = instantiate(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     _check_images(train_images, cfg.img_size)
@@ -127,14 +134,27 @@ def prepare_measurements(cfg: DictConfig):
     return train_data, test_data, physics
 
 
+def _given_measurements(cfg: DictConfig):
+    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    del spec["measurements"]  # ours, not the dataset's
+    data = instantiate(spec)
+    train_data, test_data = data if isinstance(data, (tuple, list)) else instantiate(cfg.split)(data)
+    physics, _ = build_scenario(cfg.physics, cfg.seed)  # each measurement's params set its mask
+    check_measurements(train_data, physics, cfg.img_size, choice_name(cfg, "physics"), cfg.trainer.device)
+    return train_data, test_data, physics
+
+
 def build_trainer(cfg: DictConfig, physics, train_loader, test_loader, output_dir: Path) -> BenchmarkTrainer:
-    """The model, the loss terms, the metrics and the optimiser of a run, in a deepinv Trainer."""
+    """The model, the loss terms, the metrics and the optimiser of a run, in a deepinv Trainer.
+
+    Without a ``test_loader`` (test data without ground truth) there is nothing to compute metrics on.
+    """
     device = torch.device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model).to(device)
     losses = [instantiate(loss) for loss in cfg.loss.losses]
     optimizer = instantiate(cfg.trainer.optimizer)
-    metrics = [instantiate(cfg.metrics[name]) for name in cfg.metrics]
+    metrics = [instantiate(cfg.metrics[name]) for name in cfg.metrics] if test_loader is not None else []
     use_wandb = cfg.logger.get("wandb") is not None
 
     # A loss with a discriminator trains it alongside the model, with its own optimiser.
@@ -237,6 +257,10 @@ def _finish_wandb(exit_code: int) -> None:
 def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
+    # Given measurements may lack ground truth (simulated ones never do): then no metric can be computed.
+    ground_truth = has_ground_truth(test_data) if cfg.dataset.get("measurements", False) else True
+    if cfg.loss.get("supervised", False) and not has_ground_truth([train_data[0]]):
+        raise ValueError(f"loss={results['loss']} needs ground truth, which the training data lack: choose a self-supervised loss")
     train_loader = DataLoader(
         train_data,
         batch_size=cfg.trainer.batch_size,
@@ -245,7 +269,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         num_workers=cfg.trainer.num_workers,
     )
     test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, num_workers=cfg.trainer.num_workers)
-    trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir)
+    trainer = build_trainer(cfg, physics, train_loader, test_loader if ground_truth else None, output_dir)
     losses = trainer.losses
     metric_names = list(cfg.metrics.keys())
 
@@ -254,6 +278,10 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         trainer.train()
         _write_curves(trainer, cfg, output_dir / "metrics.csv")
     results["train_seconds"] = time.perf_counter() - start
+    results["n_test"] = len(test_data)
+    if not ground_truth:
+        results["reason"] = f"the test data have no ground truth: {', '.join(metric_names)} not computed"
+        return
 
     # Evaluation draws (e.g. Noise2Inverse's splits) are the same whether the model was just
     # trained or loaded from a checkpoint.
@@ -270,7 +298,6 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         metrics={name: _summary(v) for name, v in per_image.items()},
         zero_filled={name: _summary(v) for name, v in zero_filled.items()},
         per_image={name: [float(x) for x in v] for name, v in per_image.items()},
-        n_test=len(test_data),
     )
 
 
@@ -293,8 +320,8 @@ def _write_curves(trainer, cfg: DictConfig, path: Path) -> None:
 
 def _one_line(results: dict, output_dir: Path) -> str:
     fmt = lambda block: ", ".join(f"{n} {s['mean']:.4g}±{s['std']:.2g}" for n, s in block.items())
+    scores = f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])}" if results["metrics"] else results["reason"]
     return (
-        f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: "
-        f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])} "
+        f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: {scores} "
         f"| n_test={results['n_test']} train {results['train_seconds']:.0f}s -> {output_dir / 'results.json'}"
     )

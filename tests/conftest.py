@@ -16,6 +16,7 @@ from omegaconf import open_dict
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"  # the README's own loss, model, data, operator and metric (my_parts.py, my_conf/)
 
 
 def _compose_plain(*overrides: str):
@@ -72,11 +73,11 @@ def make_cfg(tmp_path, data_dir):
 
 
 def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python launch.py <args>`` as a user would; tests' helper modules are importable."""
+    """Run ``python launch.py <args>`` as a user would; tests' helper modules and the examples are importable."""
     env = {
         **os.environ,
         "SSIBENCH_DATA_DIR": str(data_dir),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(EXAMPLES), os.environ.get("PYTHONPATH")])),
         "WANDB_SILENT": "true",
     }
     return subprocess.run(

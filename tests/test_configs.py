@@ -6,6 +6,7 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from omegaconf.errors import MissingMandatoryValue
 
 from conftest import CONF, runnable
 from ssibench.scenarios import build_scenario
@@ -36,6 +37,10 @@ def test_choice_composes_and_builds(group, choice, make_cfg):
     if group == "dataset":
         if choice.startswith("fastmri"):  # not shipped: a one-line error that says how to make it
             with pytest.raises(InstantiationException, match=f"ssibench.prepare fastmri .* --anatomy {cfg.dataset.anatomy}"):
+                instantiate(cfg.dataset)
+        elif choice == "measurements":  # your file: the path is the one value you must give
+            assert cfg.dataset.measurements is True
+            with pytest.raises(MissingMandatoryValue, match="dataset.path"):
                 instantiate(cfg.dataset)
         else:
             images = instantiate(cfg.dataset)

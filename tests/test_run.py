@@ -114,7 +114,7 @@ def test_custom_model_and_dataset_by_target_only(tmp_path, data_dir):
 def test_help_lists_the_config_groups(tmp_path, data_dir):
     proc = launch("--help", cwd=tmp_path, data_dir=data_dir)
     assert_ok(proc)
-    for line in (f"loss: {', '.join(LOSSES)}", "physics: mri, multicoil, noisy, single", "dataset: fastmri_brain, fastmri_knee, mni152"):
+    for line in (f"loss: {', '.join(LOSSES)}", "physics: mri, multicoil, noisy, single", "dataset: fastmri_brain, fastmri_knee, measurements, mni152"):
         assert line in proc.stdout
 
 
