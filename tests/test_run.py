@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from conftest import LOSSES, SCENARIOS, assert_ok, launch, runnable
 from ssibench import results as results_io
@@ -93,22 +92,6 @@ def test_training_lowers_the_loss(make_cfg):
     before = run(make_cfg("loss=sup", "epochs=0", output_dir=Path(make_cfg().paths.output_dir) / "before"))
     after = run(make_cfg("loss=sup", "epochs=4", "split.max_train=16"))
     assert after["metrics"]["PSNR"]["mean"] > before["metrics"]["PSNR"]["mean"] + 1
-
-
-def test_custom_model_and_dataset_by_target_only(tmp_path, data_dir):
-    proc = launch(
-        "debug=smoke",
-        "~model", "+model._target_=custom_parts.TinyResidualNet", "+model.channels=4",
-        "~dataset", "+dataset._target_=custom_parts.EllipsePhantoms", "+dataset.n=20",
-        f"hydra.run.dir={tmp_path / 'out'}",
-        cwd=tmp_path, data_dir=data_dir,
-    )
-    assert_ok(proc)
-    results = results_io.read(tmp_path / "out" / "results.json")
-    assert results["status"] == "ok" and results["dataset"] == "custom_parts.EllipsePhantoms"
-    state = torch.load(tmp_path / "out" / "checkpoints" / "ckp_0.pth.tar", weights_only=False)["state_dict"]
-    assert set(state) == {"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"}
-    assert state["net.0.weight"].shape[0] == 4
 
 
 def test_help_lists_the_config_groups(tmp_path, data_dir):
