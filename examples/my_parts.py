@@ -48,8 +48,9 @@ class Ellipses(Dataset):
         grid = torch.linspace(-1, 1, img_size)
         yy, xx = torch.meshgrid(grid, grid, indexing="ij")
         centre, radii = torch.rand(n, 2, generator=g) * 0.6 - 0.3, torch.rand(n, 2, generator=g) * 0.5 + 0.3
-        inside = ((xx - centre[:, :1, None]) / radii[:, :1, None]) ** 2 + ((yy - centre[:, 1:, None]) / radii[:, 1:, None]) ** 2 <= 1
-        self.x = inside.float()
+        dx = (xx - centre[:, :1, None]) / radii[:, :1, None]
+        dy = (yy - centre[:, 1:, None]) / radii[:, 1:, None]
+        self.x = (dx**2 + dy**2 <= 1).float()
 
     def __len__(self):
         return len(self.x)
@@ -88,14 +89,17 @@ class MaskedFFT(LinearPhysics):
 
     def A(self, x, mask=None, **kwargs):
         self.update_parameters(mask=mask)
-        kspace = torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(torch.complex(x[:, 0], x[:, 1]), dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
-        return torch.stack([kspace.real, kspace.imag], dim=1) * self.mask
+        return _centred(torch.fft.fft2, x) * self.mask
 
     def A_adjoint(self, y, mask=None, **kwargs):
         self.update_parameters(mask=mask)
-        y = y * self.mask
-        image = torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(torch.complex(y[:, 0], y[:, 1]), dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
-        return torch.stack([image.real, image.imag], dim=1)
+        return _centred(torch.fft.ifft2, y * self.mask)
+
+
+def _centred(fft, x):
+    """An orthonormal 2-D (inverse) FFT centred on the image, on (B, 2, H, W) real/imaginary channels."""
+    z = torch.fft.fftshift(fft(torch.fft.ifftshift(torch.complex(x[:, 0], x[:, 1]), dim=(-2, -1)), norm="ortho"), dim=(-2, -1))
+    return torch.stack([z.real, z.imag], dim=1)
 
 
 class RelativeError(Metric):

@@ -36,7 +36,9 @@ def fastmri_volumes(root: Path) -> list[Path]:
         raise ValueError(f"{root} is not a folder: give the folder of fastMRI .h5 volumes, e.g. .../brain_multicoil_train")
     files = sorted(root.glob("*.h5"))  # the files deepinv reads
     if not files:
-        raise ValueError(f"no fastMRI .h5 files in {root}: give the folder of the downloaded volumes, e.g. .../brain_multicoil_train")
+        raise ValueError(
+            f"no fastMRI .h5 files in {root}: give the folder of the downloaded volumes, e.g. .../brain_multicoil_train"
+        )
     bad = [path.name for path in files if not _is_training_volume(path)]
     if bad:
         raise ValueError(

@@ -260,7 +260,9 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     # Given measurements may lack ground truth (simulated ones never do): then no metric can be computed.
     ground_truth = has_ground_truth(test_data) if cfg.dataset.get("measurements", False) else True
     if cfg.loss.get("supervised", False) and not has_ground_truth([train_data[0]]):
-        raise ValueError(f"loss={results['loss']} needs ground truth, which the training data lack: choose a self-supervised loss")
+        raise ValueError(
+            f"loss={results['loss']} needs ground truth, which the training data lack: choose a self-supervised loss"
+        )
     train_loader = DataLoader(
         train_data,
         batch_size=cfg.trainer.batch_size,
@@ -320,7 +322,9 @@ def _write_curves(trainer, cfg: DictConfig, path: Path) -> None:
 
 def _one_line(results: dict, output_dir: Path) -> str:
     fmt = lambda block: ", ".join(f"{n} {s['mean']:.4g}±{s['std']:.2g}" for n, s in block.items())
-    scores = f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])}" if results["metrics"] else results["reason"]
+    scores = results["reason"]  # no metrics without ground truth
+    if results["metrics"]:
+        scores = f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])}"
     return (
         f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: {scores} "
         f"| n_test={results['n_test']} train {results['train_seconds']:.0f}s -> {output_dir / 'results.json'}"

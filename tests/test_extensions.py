@@ -28,15 +28,19 @@ WAYS = {
     ],
 }
 # the dataset config each way gives (the measurement cache is keyed by it)
-DATASETS = {"target": {"_target_": "my_parts.Ellipses", "img_size": 32}, "searchpath": {"_target_": "my_parts.Ellipses", "n": 24, "img_size": 32}}
+DATASETS = {
+    "target": {"_target_": "my_parts.Ellipses", "img_size": 32},
+    "searchpath": {"_target_": "my_parts.Ellipses", "n": 24, "img_size": 32},
+}
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_dir) -> dict:
     found = {}
     for way, overrides in WAYS.items():
-        out = tmp_path_factory.mktemp(way) / "run"
-        assert_ok(launch("debug=smoke", *overrides, f"hydra.run.dir={out}", cwd=out.parent, data_dir=data_dir))
+        cwd = tmp_path_factory.mktemp(way)
+        assert_ok(launch("debug=smoke", *overrides, cwd=cwd, data_dir=data_dir))  # into outputs/, as the README's
+        (out,) = [path.parent for path in cwd.glob("outputs/*/*/results.json")]
         found[way] = results_io.read(out / "results.json") | {"dir": out}
     return found
 
@@ -49,6 +53,7 @@ def test_your_own_part_plugs_in(kind, way, runs, data_dir):
     if kind == "loss":
         assert results["label"] == "L1-MC" and results["kind"] == "self-supervised"
         assert results["loss"] == ("L1-MC" if way == "target" else "l1_mc")
+        assert results["dir"].name.endswith("_custom_mri_seed0" if way == "target" else "_l1_mc_masked_fft_seed0")
         rows = list(csv.DictReader(open(results["dir"] / "metrics.csv")))
         assert float(rows[0]["train/L1MCLoss"]) > 0
     elif kind == "dataset":

@@ -102,7 +102,8 @@ def test_a_file_that_is_not_measurements_is_refused(measurement_file, make_cfg, 
 def test_a_measurement_dataset_class_is_split_and_trained(make_cfg, monkeypatch, data_dir):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     simulated = set((data_dir / "measurements").glob("*.h5"))
-    results = run(make_cfg("~dataset", "+dataset._target_=my_parts.UndersampledEllipses", "+dataset.measurements=true", "loss=ei"))
+    overrides = ["~dataset", "+dataset._target_=my_parts.UndersampledEllipses", "+dataset.measurements=true"]
+    results = run(make_cfg(*overrides, "loss=ei"))
     assert results["status"] == "ok" and results["dataset"] == "my_parts.UndersampledEllipses"
     assert results["n_test"] == 4 and results["metrics"] == {} and "no ground truth" in results["reason"]
     assert set((data_dir / "measurements").glob("*.h5")) == simulated  # used as given, not simulated
