@@ -6,9 +6,9 @@ One table per scenario like SSIBench's (#, loss, metrics), ranked by PSNR ascend
 last), with the mean ± std over seeds, the number of seeds, and a paired Wilcoxon signed-rank test
 of each method against the best self-supervised one over the same test images (per-image PSNR,
 averaged over seeds), so a 0.1 dB difference is marked as the tie it may be. Runs that were
-skipped or failed are listed under their table with the reason. Writes ``leaderboard.md``,
-``leaderboard.csv`` and the figures (:mod:`ssibench.figures`) into the first sweep dir (or ``--out``)
-and prints the tables.
+skipped or failed, or have no metrics (test data without ground truth), are listed under their
+table with the reason. Writes ``leaderboard.md``, ``leaderboard.csv`` and the figures
+(:mod:`ssibench.figures`) into the first sweep dir (or ``--out``) and prints the tables.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Table:
     scenario: str
     datasets: list[str]
     rows: list[Row] = field(default_factory=list)
-    not_run: list[tuple[str, str, str]] = field(default_factory=list)  # (label, status, reason)
+    not_run: list[tuple[str, str, str]] = field(default_factory=list)  # unranked: (label, status, reason)
 
 
 def collect_runs(dirs: list[Path]) -> list[tuple[Path, dict]]:
@@ -98,9 +98,9 @@ def build_tables(results: list[dict], rank_by: str = "PSNR") -> list[Table]:
         table = Table(scenario, sorted({r["dataset"] for r in runs}))
         ok: dict[str, list[dict]] = defaultdict(list)
         for r in runs:
-            if r["status"] == "ok":
+            if r["status"] == "ok" and r["metrics"]:
                 ok[r["loss"]].append(r)
-            else:
+            else:  # not run, or run on test data without ground truth (no metrics to rank by)
                 table.not_run.append((r["label"], r["status"], r["reason"] or ""))
         table.rows = sorted((_aggregate(v, rank_by) for v in ok.values()), key=lambda row: row.metrics[rank_by][0])
         candidates = [row for row in table.rows if row.kind == "self-supervised"]
@@ -136,7 +136,7 @@ def to_markdown(tables: list[Table]) -> str:
             verdict = row.verdict + (f" (p={row.p_value:.2g})" if row.p_value is not None else "")
             lines.append("| " + " | ".join([str(rank), row.label, *cells, str(row.n_seeds), verdict]) + " |")
         if table.not_run:
-            lines += ["", "Not run:"]
+            lines += ["", "Not ranked:"]
             lines += [f"- {label}: {status} — {reason}" for label, status, reason in table.not_run]
         lines.append("")
     lines.append(f"Mean ± std over seeds; ties: p ≥ {ALPHA} in a two-sided Wilcoxon signed-rank test.")

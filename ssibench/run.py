@@ -27,6 +27,7 @@ from ssibench import results as results_io
 from ssibench.checkpoints import checkpoint_dir
 from ssibench.config_checks import InputError, check_config
 from ssibench.data.loader import loader_options
+from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.gpu_slots import gpu_slot
 from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
@@ -41,13 +42,15 @@ from ssibench.training import (
 
 
 def choice_name(cfg: DictConfig, group: str) -> str:
-    """The name a run's config group was chosen by (``loss=mc`` -> ``mc``), else its ``_target_``."""
+    """The name a run's config group was chosen by (``loss=mc`` -> ``mc``), else its ``_target_`` or ``label``."""
     if HydraConfig.initialized():
         name = HydraConfig.get().runtime.choices.get(group)
         if name:
             return name
     node = cfg.get(group)
-    return str(node.get("_target_", "custom")) if node is not None else "none"
+    if node is None:
+        return "none"
+    return str(node.get("_target_") or node.get("label") or "custom")
 
 
 def in_sweep() -> bool:
@@ -143,10 +146,14 @@ def prepare_measurements(cfg: DictConfig):
     """The run's train/test measurement datasets and the operator that made them.
 
     Identical for every loss of the same data, split, scenario and seed: simulated once, then
-    read from the cache. Items are ``(x, y, params)`` with ``params`` the image's mask.
+    read from the cache. Items are ``(x, y, params)`` with ``params`` the image's mask. A dataset
+    config marked ``measurements: true`` gives them as they are (``x`` NaN without ground truth):
+    split by ``split=`` unless it comes as a (train, test) pair, and never simulated.
 
     :return: ``(train_data, test_data, physics)``.
     """
+    if cfg.dataset.get("measurements", False):
+        return _given_measurements(cfg)
     images = _instantiate_dataset(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     _check_images(train_images, cfg.img_size)
@@ -188,6 +195,16 @@ def make_train_loader(cfg: DictConfig, train_data) -> DataLoader:
     )
 
 
+def _given_measurements(cfg: DictConfig):
+    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    del spec["measurements"]  # ours, not the dataset's
+    data = instantiate(spec)
+    train_data, test_data = data if isinstance(data, (tuple, list)) else instantiate(cfg.split)(data)
+    physics, _ = build_scenario(cfg.physics, cfg.seed)  # each measurement's params set its mask
+    check_measurements(train_data, physics, cfg.img_size, choice_name(cfg, "physics"), cfg.trainer.device)
+    return train_data, test_data, physics
+
+
 def build_trainer(
     cfg: DictConfig,
     physics,
@@ -200,13 +217,15 @@ def build_trainer(
 
     It starts from ``resume_from`` (this run's own checkpoint: everything is restored), else from
     ``cfg.ckpt`` (a warm start: weights, optimiser and epoch), else from scratch.
+
+    Without a ``test_loader`` (test data without ground truth) there is nothing to compute metrics on.
     """
     device = torch.device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
     model = instantiate(cfg.model).to(device)
     losses = [instantiate(loss) for loss in cfg.loss.losses]
     optimizer = instantiate(cfg.trainer.optimizer)
-    metrics = [instantiate(cfg.metrics[name]) for name in cfg.metrics]
+    metrics = [instantiate(cfg.metrics[name]) for name in cfg.metrics] if test_loader is not None else []
     use_wandb = cfg.logger.get("wandb") is not None
 
     # A loss with a discriminator trains it alongside the model, with its own optimiser.
@@ -393,13 +412,21 @@ def _finish_wandb(exit_code: int) -> None:
 def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> None:
     """Train (unless there is nothing to train) and evaluate on the test set, filling ``results``."""
     train_data, test_data, physics = prepare_measurements(cfg)
-    figure_slice = figure_index(cfg.figure_slice, len(test_data))  # a bad index stops before training
+    # Given measurements may lack ground truth (simulated ones never do): then no metric can be computed.
+    ground_truth = has_ground_truth(test_data) if cfg.dataset.get("measurements", False) else True
+    if cfg.loss.get("supervised", False) and not has_ground_truth([train_data[0]]):
+        raise InputError(
+            f"loss={results['loss']} needs ground truth, which the training data lack: choose a self-supervised loss"
+        )
+    figure_slice = figure_index(cfg.figure_slice, len(test_data)) if ground_truth else None  # checked before training
     train_loader = make_train_loader(cfg, train_data)
     test_loader = DataLoader(test_data, batch_size=cfg.trainer.batch_size, **loader_options(cfg.trainer))
     if cfg.ckpt is not None:
         checkpoints.read(cfg.ckpt)  # a wrong path fails here, in one line, before any training
     resume_from = checkpoints.latest(checkpoint_dir(output_dir)) if cfg.resume else None
-    trainer = build_trainer(cfg, physics, train_loader, test_loader, output_dir, resume_from=resume_from)
+    trainer = build_trainer(
+        cfg, physics, train_loader, test_loader if ground_truth else None, output_dir, resume_from=resume_from
+    )
     losses = trainer.losses
     metric_names = list(cfg.metrics.keys())
 
@@ -408,6 +435,10 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         trainer.train()
         _write_curves(trainer, cfg, output_dir / "metrics.csv")
     results["train_seconds"] = time.perf_counter() - start
+    results["n_test"] = len(test_data)
+    if not ground_truth:
+        results["reason"] = f"the test data have no ground truth: {', '.join(metric_names)} not computed"
+        return
 
     # Evaluation draws (e.g. Noise2Inverse's splits) are the same whether the model was just
     # trained or loaded from a checkpoint.
@@ -425,7 +456,6 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
         metrics={name: _summary(v) for name, v in per_image.items()},
         zero_filled={name: _summary(v) for name, v in zero_filled.items()},
         per_image={name: [float(x) for x in v] for name, v in per_image.items()},
-        n_test=len(test_data),
     )
 
 
@@ -448,8 +478,10 @@ def _write_curves(trainer, cfg: DictConfig, path: Path) -> None:
 
 def _one_line(results: dict, output_dir: Path) -> str:
     fmt = lambda block: ", ".join(f"{n} {s['mean']:.4g}±{s['std']:.2g}" for n, s in block.items())
+    scores = results["reason"]  # no metrics without ground truth
+    if results["metrics"]:
+        scores = f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])}"
     return (
-        f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: "
-        f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])} "
+        f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: {scores} "
         f"| n_test={results['n_test']} train {results['train_seconds']:.0f}s -> {output_dir / 'results.json'}"
     )

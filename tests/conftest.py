@@ -17,6 +17,7 @@ from omegaconf import open_dict
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "examples"  # the README's own loss, model, data, operator and metric (my_parts.py, my_conf/)
 
 
 def _compose_plain(*overrides: str):
@@ -73,11 +74,11 @@ def make_cfg(tmp_path, data_dir):
 
 
 def launch_env(data_dir: Path) -> dict:
-    """The environment of a launch.py subprocess: the test data dir, and tests' helper modules importable."""
+    """The environment of a launch.py subprocess: the test data dir; tests' helpers and the examples importable."""
     return {
         **os.environ,
         "SSIBENCH_DATA_DIR": str(data_dir),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(EXAMPLES), os.environ.get("PYTHONPATH")])),
         "WANDB_SILENT": "true",
     }
 

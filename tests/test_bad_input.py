@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import launch
+from conftest import EXAMPLES, launch
 from ssibench.checkpoints import CheckpointError
 from ssibench.config_checks import InputError
 from ssibench.run import run
@@ -81,11 +81,12 @@ def test_a_bad_checkpoint_path(kind, make_cfg, tmp_path, guarded):
     assert not (tmp_path / "run" / "results.json").exists()
 
 
-def test_images_of_another_size_than_the_physics(make_cfg, guarded):
+def test_images_of_another_size_than_the_physics(make_cfg, guarded, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
     with pytest.raises(InputError, match=r"dataset images are \(2, 40, 40\) but the physics expects \(2, 32, 32\)"):
-        run(make_cfg("~dataset", "+dataset._target_=custom_parts.EllipsePhantoms", "+dataset.img_size=40"))
+        run(make_cfg("~dataset", "+dataset._target_=my_parts.Ellipses", "+dataset.img_size=40"))
 
 
 def test_a_custom_dataset_of_the_wrong_type(make_cfg, guarded):
     with pytest.raises(InputError, match=r"complex64 but must be real floating tensors of shape \(2, 32, 32\)"):
-        run(make_cfg("~dataset", "+dataset._target_=custom_parts.ComplexEllipses"))
+        run(make_cfg("~dataset", "+dataset._target_=faulty_parts.ComplexImages"))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from omegaconf.errors import MissingMandatoryValue
 
 from conftest import CONF, runnable
 from ssibench.scenarios import build_scenario
@@ -34,8 +35,12 @@ def test_choice_composes_and_builds(group, choice, make_cfg):
     cfg = make_cfg(f"{append}{group}={choice}", *scenario)
 
     if group == "dataset":
-        if choice == "fastmri_brain":  # not shipped: a one-line error that says how to make it
-            with pytest.raises(InstantiationException, match="save_simple_dataset"):
+        if choice.startswith("fastmri"):  # not shipped: a one-line error that says how to make it
+            with pytest.raises(InstantiationException, match=f"ssibench.prepare fastmri .* --anatomy {cfg.dataset.anatomy}"):
+                instantiate(cfg.dataset)
+        elif choice == "measurements":  # your file: the path is the one value you must give
+            assert cfg.dataset.measurements is True
+            with pytest.raises(MissingMandatoryValue, match="dataset.path"):
                 instantiate(cfg.dataset)
         else:
             images = instantiate(cfg.dataset)
@@ -65,7 +70,7 @@ def test_choice_composes_and_builds(group, choice, make_cfg):
     elif group == "debug":
         assert cfg.img_size == 32 and cfg.epochs == 1 and cfg.split.max_train == 2 * cfg.trainer.batch_size
     elif group == "experiment":
-        assert cfg.dataset._target_.endswith("fastmri_brain_slices")
+        assert cfg.dataset._target_.endswith("fastmri_slices") and cfg.dataset.anatomy == "brain"
     elif group == "sweep":
         assert set(cfg.hydra.sweeper.params) == {"loss", "physics"}
     elif group == "logger":
@@ -95,7 +100,7 @@ def test_scenario_parameters_are_overridable(make_cfg):
 def test_experiment_preset_is_the_paper_setup(make_cfg):
     cfg = make_cfg("experiment=ssibench", smoke=False)
     assert cfg.img_size == 320 and cfg.physics.acceleration == 6
-    assert cfg.dataset._target_.endswith("fastmri_brain_slices")
+    assert cfg.dataset._target_.endswith("fastmri_slices") and cfg.dataset.file_name == "fastmri_brain_singlecoil.pt"
     assert cfg.split._target_.endswith("random_split") and cfg.split.seed == 0
     assert cfg.trainer.batch_size == 4 and cfg.trainer.optimizer.lr == pytest.approx(1e-3)
     assert cfg.model.num_iter == 3 and cfg.model.denoiser.scales == 4 and cfg.model.denoiser.channels_per_scale is None

@@ -56,6 +56,11 @@ def test_slab_split_has_no_neighbouring_slices(n):
     assert len(test) == pytest.approx(0.2 * n, abs=5)
 
 
+def test_a_split_that_leaves_no_test_image_is_refused():
+    with pytest.raises(ValueError, match="random_split of 3 images left an empty train or test set"):
+        random_split(list(range(3)), test_fraction=0.2)
+
+
 def test_splits_are_deterministic_and_limitable():
     a_train, a_test = random_split(list(range(50)), seed=0)
     b_train, b_test = random_split(list(range(50)), seed=0)

@@ -84,6 +84,19 @@ def test_cli_writes_markdown_and_csv_that_parse_back(sweep, capsys):
     assert {r["status"] for r in rows if not r["loss"]} == {"skipped", "failed"}
 
 
+def test_runs_on_data_without_ground_truth_are_listed_not_ranked(tmp_path, capsys):
+    _write(tmp_path, "good", "self-supervised", np.linspace(25, 30, 12))
+    no_truth = "the test data have no ground truth: PSNR, SSIM not computed"
+    _write(tmp_path, "ei", "self-supervised", [], status="skipped", reason=no_truth)
+    for path in tmp_path.glob("ei-*/results.json"):  # as run() writes it: ok, without metrics
+        results_io.write(path, results_io.read(path) | {"status": "ok"})
+    (table,) = build_tables(collect([tmp_path]))
+    assert [row.loss for row in table.rows] == ["good"] and table.rows[0].verdict == "best SSL"
+    assert table.not_run == [("EI", "ok", no_truth)]
+    assert main([str(tmp_path)]) == 0
+    assert f"- EI: ok — {no_truth}" in (tmp_path / "leaderboard.md").read_text()
+
+
 def test_cli_refuses_a_folder_without_results(tmp_path, capsys):
     assert main([str(tmp_path)]) == 2
     assert "no results.json" in capsys.readouterr().err

@@ -103,7 +103,7 @@ def test_a_checkpoint_of_another_loss_is_refused(make_cfg, tmp_path):
 
 
 def test_a_diverging_run_stops_with_its_epoch_and_last_good_checkpoint(make_cfg, tmp_path):
-    loss = "loss.losses=[{_target_: custom_parts.NonFiniteFromEpoch, epoch: 2}]"
+    loss = "loss.losses=[{_target_: faulty_parts.NonFiniteFromEpoch, epoch: 2}]"
     results = run(make_cfg("loss=mc", loss, "epochs=4"))
     assert results["status"] == "diverged" and "at epoch 2" in results["reason"]
     last = checkpoints.checkpoint_dir(tmp_path / "run") / checkpoints.LAST

@@ -1,4 +1,4 @@
-"""fastMRI brain middle slices, the paper's dataset, from the file made by the preparation step."""
+"""fastMRI middle slices, the paper's dataset, from the file made by ``python -m ssibench.prepare fastmri``."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from pathlib import Path
 from deepinv.datasets import SimpleFastMRISliceDataset
 
 
-def fastmri_brain_slices(root: str | os.PathLike, file_name: str = "fastmri_brain_singlecoil.pt"):
-    """The (2, 320, 320) middle slices of fastMRI brain saved by deepinv's ``save_simple_dataset``.
+def fastmri_slices(root: str | os.PathLike, file_name: str, anatomy: str = "brain"):
+    """The (2, 320, 320) middle slices saved by deepinv's ``save_simple_dataset`` (real, imaginary = 0).
 
     :raises FileNotFoundError: with the command that makes the file, when it is missing.
     """
     path = Path(root) / file_name
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} not found: make it once from fastMRI brain with deepinv, "
-            f"FastMRISliceDataset('<brain multicoil_train>', slice_index='middle').save_simple_dataset('{path}') "
+            f"{path} not found: make it once with `python -m ssibench.prepare fastmri "
+            f"<path to fastMRI {anatomy} multicoil_train> --anatomy {anatomy} --out {path}` "
             "(README, 'The paper's setup'), or set paths.data_dir to the folder that holds it"
         )
     return SimpleFastMRISliceDataset(root_dir=path.parent, file_name=path.name)

@@ -56,6 +56,8 @@ def random_split(
     train, test = torch.utils.data.random_split(
         dataset, (1 - test_fraction, test_fraction), generator=torch.Generator().manual_seed(seed)
     )
+    if not len(train) or not len(test):
+        raise ValueError(f"random_split of {len(dataset)} images left an empty train or test set: give more images")
     return (
         Subset(dataset, _limit(list(train.indices), max_train)),
         Subset(dataset, _limit(list(test.indices), max_test)),
