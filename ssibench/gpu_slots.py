@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from filelock import FileLock, Timeout
 
+from ssibench.config_checks import InputError
+
 POLL_SECONDS = 5.0
 
 
@@ -51,7 +53,7 @@ def gpu_slot(
     the job waits (and says so once). The slot is freed when the block ends, also on an error.
     """
     if jobs_per_gpu < 1:
-        raise ValueError(f"trainer.jobs_per_gpu={jobs_per_gpu}: give 1 or more jobs per GPU")
+        raise InputError(f"trainer.jobs_per_gpu={jobs_per_gpu}: give 1 or more jobs per GPU")
     n_gpus = torch.cuda.device_count() if device == "cuda" else 0
     if n_gpus < 2:
         yield device

@@ -17,13 +17,15 @@ import torch
 from deepinv.models import Denoiser
 from torch.amp import GradScaler
 
+from ssibench.config_checks import InputError
+
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of a ``trainer.precision`` choice (None: fp32)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"trainer.precision={precision} is not one of {', '.join(PRECISIONS)}")
+        raise InputError(f"trainer.precision={precision} is not one of {', '.join(PRECISIONS)}")
     return PRECISIONS[precision]
 
 
@@ -95,7 +97,7 @@ class PrecisionMixin:
         dtype = autocast_dtype(precision)
         denoisers = learned_networks(self.model)
         if (dtype or compile) and not denoisers:
-            raise ValueError(
+            raise InputError(
                 f"trainer.precision/compile act on the deepinv Denoiser inside the model, and "
                 f"{type(self.model).__name__} has none: use trainer.precision=fp32 trainer.compile=false"
             )

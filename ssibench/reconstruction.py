@@ -15,6 +15,8 @@ import torch
 from deepinv.utils.signals import complex_abs
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ssibench.config_checks import InputError
+
 FILENAME = "reconstruction.pt"
 
 
@@ -23,7 +25,7 @@ def figure_index(index: int | None, n_test: int) -> int:
     if index is None:
         return n_test // 2
     if not 0 <= index < n_test:
-        raise ValueError(
+        raise InputError(
             f"figure_slice={index} but the test set has {n_test} images: choose 0..{n_test - 1} or null (the middle one)"
         )
     return index

@@ -198,7 +198,7 @@ def make_train_loader(cfg: DictConfig, train_data) -> DataLoader:
 def _given_measurements(cfg: DictConfig):
     spec = OmegaConf.to_container(cfg.dataset, resolve=True)
     del spec["measurements"]  # ours, not the dataset's
-    data = instantiate(spec)
+    data = _instantiate_dataset(OmegaConf.create(spec))
     train_data, test_data = data if isinstance(data, (tuple, list)) else instantiate(cfg.split)(data)
     physics, _ = build_scenario(cfg.physics, cfg.seed)  # each measurement's params set its mask
     check_measurements(train_data, physics, cfg.img_size, choice_name(cfg, "physics"), cfg.trainer.device)

@@ -196,6 +196,14 @@ class AdversarialBenchmarkTrainer(_BenchmarkRun, AdversarialPrecisionMixin, dinv
     folder; the discriminator is saved and restored with the model (deepinv 0.5 forgets the
     checkpoint path before it gets to the discriminator, which restarted from scratch)."""
 
+    def compute_loss(self, physics, x, y, train=True, epoch=None, step=True):
+        loss, x_net, logs = super().compute_loss(physics, x, y, train=train, epoch=epoch, step=step)
+        # deepinv 0.5 records the generator's loss terms only when there are several: a single term
+        # stayed 0 in the curves. (The fp16 step of ssibench.precision records its terms itself.)
+        if train and len(self.losses) == 1 and not self.scaler.is_enabled():
+            self.logs_losses_train[0].update(float(loss))
+        return loss, x_net, logs
+
 
 def seed_random_generators(modules: list[torch.nn.Module], seed: int) -> int:
     """Seed the ``torch.Generator`` of every component inside ``modules`` from the run's seed.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 import torch
 from deepinv.physics import MRI, MultiCoilMRI
@@ -12,7 +14,7 @@ from ssibench.losses.adversarial import (
 )
 from ssibench.losses.uair import UAIRDiscriminatorLoss, UAIRGeneratorLoss
 from ssibench.models.discriminator import SkipConvDiscriminator
-from ssibench.run import build_trainer, prepare_measurements
+from ssibench.run import build_trainer, prepare_measurements, run
 from torch.utils.data import DataLoader
 
 
@@ -117,3 +119,11 @@ def test_checkpoints_hold_and_restore_the_discriminator(loss, make_cfg, tmp_path
     assert any(not torch.equal(fresh_D[k], saved[k]) for k in saved)  # a new run starts from a new D
     restored.setup_train(train=False)
     assert all(torch.equal(restored.D.state_dict()[k], saved[k]) for k in saved)
+
+
+@pytest.mark.parametrize("loss", ["adversarial", "uair"])
+def test_the_generator_loss_is_in_the_curves(loss, make_cfg, tmp_path):
+    run(make_cfg(f"loss={loss}", "epochs=2"))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    generator_terms = [name for name in rows[0] if name.startswith("train/")]
+    assert generator_terms and all(float(row[name]) > 0 for row in rows for name in generator_terms)

@@ -14,7 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 import ssibench.run
 from conftest import CONF
-from ssibench import results as results_io
+from ssibench.config_checks import InputError
 from ssibench.gpu_slots import gpu_slot
 
 
@@ -140,8 +140,7 @@ def test_a_run_records_the_gpu_it_was_given(monkeypatch, make_cfg):
     assert asked == [("cpu", 2)] and results["device"] == "cuda:1"
 
 
-def test_a_bad_jobs_per_gpu_fails_the_run_with_its_reason(make_cfg, tmp_path):
-    with pytest.raises(ValueError, match="jobs_per_gpu"):
+def test_a_bad_jobs_per_gpu_is_refused_as_bad_input(make_cfg, tmp_path):
+    with pytest.raises(InputError, match="trainer.jobs_per_gpu=0"):
         ssibench.run.run(make_cfg("loss=zero_filled", "trainer.jobs_per_gpu=0"))
-    results = results_io.read(tmp_path / "run" / "results.json")
-    assert results["status"] == "failed" and "trainer.jobs_per_gpu=0" in results["reason"]
+    assert not (tmp_path / "run" / "results.json").exists()  # a single run's bad input leaves no record

@@ -60,7 +60,7 @@ def test_every_self_supervised_loss_trains_without_ground_truth(loss, physics, m
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert rows and all(np.isfinite(float(v)) for row in rows for k, v in row.items() if k.startswith("train/"))
     assert not any(k.startswith("eval/") for k in rows[0])
-    state = torch.load(tmp_path / "run" / "checkpoints" / "ckp_0.pth.tar", weights_only=False)["state_dict"]
+    state = torch.load(tmp_path / "run" / "checkpoints" / "ckp_last.pth.tar", weights_only=True)["state_dict"]
     assert all(torch.isfinite(w).all() for w in state.values())
 
 
@@ -72,7 +72,7 @@ def test_zero_filled_without_ground_truth_reports_no_metrics(measurement_file, m
 def test_the_oracle_is_refused_without_ground_truth(measurement_file, make_cfg, tmp_path):
     with pytest.raises(ValueError, match="loss=sup needs ground truth, which the training data lack"):
         run(make_cfg("loss=sup", "dataset=measurements", f"dataset.path={measurement_file()}"))
-    assert results_io.read(tmp_path / "run" / "results.json")["status"] == "failed"
+    assert not (tmp_path / "run" / "results.json").exists()  # a single run's bad input leaves no record
 
 
 def test_measurements_of_another_scenario_are_refused(measurement_file, make_cfg):

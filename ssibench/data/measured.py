@@ -16,6 +16,8 @@ import h5py
 import torch
 from deepinv.datasets import HDF5Dataset
 
+from ssibench.config_checks import InputError
+
 
 def hdf5_measurements(path: str | os.PathLike) -> tuple[HDF5Dataset, HDF5Dataset]:
     """The train and test splits of an HDF5 file in deepinv's ``HDF5Dataset`` layout, as
@@ -28,7 +30,7 @@ def hdf5_measurements(path: str | os.PathLike) -> tuple[HDF5Dataset, HDF5Dataset
     with h5py.File(path, "r") as f:
         missing = [name for name in ("y_train", "y_test") if name not in f]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{path} has no {' or '.join(missing)}: measurements must be in deepinv's HDF5Dataset layout "
             "(y_train, y_test, their parameters e.g. mask_train, mask_test, optional x_train, x_test)"
         )
@@ -45,11 +47,11 @@ def _has_ground_truth(item) -> bool:
 def has_ground_truth(dataset) -> bool:
     """Whether the items of ``dataset`` come with ground truth: all of them or none.
 
-    :raises ValueError: when only some do (metrics are computed on all test images or on none).
+    :raises InputError: when only some do (metrics are computed on all test images or on none).
     """
     flags = [_has_ground_truth(item) for item in dataset]
     if any(flags) and not all(flags):
-        raise ValueError(
+        raise InputError(
             f"{flags.count(False)} of {len(flags)} test measurements have no ground truth: "
             "give ground truth for all test images (metrics) or for none (no metrics)"
         )
@@ -60,7 +62,7 @@ def check_measurements(dataset, physics, img_size: int, scenario: str, device: s
     """Refuse measurements the scenario's operator cannot have made (one line saying what to change)."""
     item = dataset[0]
     if not isinstance(item, (tuple, list)) or len(item) != 3 or not item[2]:
-        raise ValueError(
+        raise InputError(
             "measurement items must be (x, y, params) with params the physics parameters of y (e.g. its mask): "
             "x is NaN without ground truth"
         )
@@ -68,9 +70,9 @@ def check_measurements(dataset, physics, img_size: int, scenario: str, device: s
     physics.update(**{name: torch.as_tensor(value, device=device)[None] for name, value in params.items()})
     expected = tuple(physics.A(torch.zeros(1, 2, img_size, img_size, device=device)).shape[1:])
     if tuple(y.shape) != expected:
-        raise ValueError(
+        raise InputError(
             f"measurements are {tuple(y.shape)} but physics={scenario} at img_size={img_size} makes {expected}: "
             "choose the scenario and img_size that made them"
         )
     if _has_ground_truth(item) and tuple(x.shape) != (2, img_size, img_size):
-        raise ValueError(f"ground truth images are {tuple(x.shape)}, expected {(2, img_size, img_size)} (real, imaginary, H, W)")
+        raise InputError(f"ground truth images are {tuple(x.shape)}, expected {(2, img_size, img_size)} (real, imaginary, H, W)")

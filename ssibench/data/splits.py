@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, Subset
 
+from ssibench.config_checks import InputError
+
 
 def _limit(indices: list[int], max_n: int | None) -> list[int]:
     return indices if max_n is None else indices[:max_n]
@@ -25,7 +27,7 @@ def slab_split(
     of a training slice while the test set still covers the whole anatomy.
     """
     if not 0 < test_fraction < 1:
-        raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
+        raise InputError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
     n = len(dataset)
     bounds = [round(k * n / n_slabs) for k in range(n_slabs + 1)]
     train, test = [], []
@@ -39,7 +41,7 @@ def slab_split(
         blocked.update(range(t - gap, t + gap + 1))
     train = [i for i in train if i not in blocked]
     if not train or not test:
-        raise ValueError(f"slab_split of {n} images left an empty train or test set: use fewer slabs or a smaller gap")
+        raise InputError(f"slab_split of {n} images left an empty train or test set: use fewer slabs or a smaller gap")
     return Subset(dataset, _limit(train, max_train)), Subset(dataset, _limit(test, max_test))
 
 
@@ -52,12 +54,12 @@ def random_split(
 ) -> tuple[Subset, Subset]:
     """A random split with its own fixed generator (the paper's 0.8/0.2 split of fastMRI)."""
     if not 0 < test_fraction < 1:
-        raise ValueError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
+        raise InputError(f"split.test_fraction must be in (0, 1), got {test_fraction}")
     train, test = torch.utils.data.random_split(
         dataset, (1 - test_fraction, test_fraction), generator=torch.Generator().manual_seed(seed)
     )
     if not len(train) or not len(test):
-        raise ValueError(f"random_split of {len(dataset)} images left an empty train or test set: give more images")
+        raise InputError(f"random_split of {len(dataset)} images left an empty train or test set: give more images")
     return (
         Subset(dataset, _limit(list(train.indices), max_train)),
         Subset(dataset, _limit(list(test.indices), max_test)),
