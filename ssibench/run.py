@@ -179,7 +179,8 @@ def _instantiate_dataset(cfg: DictConfig):
     try:
         return instantiate(cfg)
     except InstantiationException as error:
-        if isinstance(error.__cause__, FileNotFoundError):  # e.g. fastMRI not prepared: the message says how
+        # e.g. fastMRI not prepared, or measurements in another layout: the message says what to do
+        if isinstance(error.__cause__, (FileNotFoundError, InputError)):
             raise InputError(str(error.__cause__)) from None
         raise
 
@@ -329,16 +330,6 @@ def run(cfg: DictConfig) -> dict:
 
 def _fail(output_dir: Path, results: dict) -> None:
     """Record the error being handled and re-raise it: the sweep goes on with the next job, and exits non-zero."""
-    error = sys.exc_info()[1]
-    results.update(status="failed", reason=_last_line(error))
-    _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
-    _write_unless_finished(output_dir / "results.json", results)
-    print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
-    raise error
-
-
-def _fail(output_dir: Path, results: dict) -> None:
-    """Record the error being handled, and re-raise it: the sweep goes on with the next job and exits non-zero."""
     error = sys.exc_info()[1]
     results.update(status="failed", reason=_last_line(error))
     _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run

@@ -11,10 +11,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from hydra.errors import InstantiationException
 
 from conftest import EXAMPLES, SELF_SUPERVISED, runnable
 from ssibench import results as results_io
+from ssibench.config_checks import InputError
 from ssibench.data.measurements import cache_key, cache_path
 from ssibench.run import prepare_measurements, run
 
@@ -90,12 +90,12 @@ def test_ground_truth_for_some_test_images_only_is_refused(measurement_file, mak
 
 
 def test_a_file_that_is_not_measurements_is_refused(measurement_file, make_cfg, tmp_path):
-    with pytest.raises(InstantiationException, match="nope.h5 not found: set dataset.path"):
+    with pytest.raises(InputError, match="nope.h5 not found: set dataset.path"):
         prepare_measurements(make_cfg("dataset=measurements", f"dataset.path={tmp_path / 'nope.h5'}"))
     path = measurement_file()
     with h5py.File(path, "a") as f:
         del f["y_test"]
-    with pytest.raises(InstantiationException, match="has no y_test: measurements must be in deepinv's HDF5Dataset layout"):
+    with pytest.raises(InputError, match="has no y_test: measurements must be in deepinv's HDF5Dataset layout"):
         prepare_measurements(make_cfg("dataset=measurements", f"dataset.path={path}"))
 
 
