@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 class ComplexImages(Dataset):
     """A wrong dataset: complex (H, W) images instead of (2, H, W) real ones."""
 
-    def __init__(self, n: int = 8, img_size: int = 32):
+    def __init__(self, n: int = 24, img_size: int = 32):
         self.x = torch.rand(n, img_size, img_size, generator=torch.Generator().manual_seed(0))
 
     def __len__(self):
