@@ -9,7 +9,7 @@ an atomic rename, so an existing cache file is always complete. Its sidecar ``.j
 and the SHA-256 of the files: a cache damaged later (a truncated copy, a full disk) or made with
 other parameters is rebuilt under the lock, never used.
 
-Images are simulated ``batch_size`` at a time (default 64; the original benchmark: one at a time).
+Images are simulated ``batch_size`` at a time (``simulation_batch_size``; the original benchmark: one at a time).
 The content does not depend on the batch size: the generator draws each image's mask and noise in
 the same order either way (tests/test_performance.py).
 """
@@ -57,7 +57,7 @@ def simulate_measurements(
     test_set,
     physics,
     physics_generator=None,
-    batch_size: int = 64,
+    batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress_bar: bool = True,
 ) -> Path:
