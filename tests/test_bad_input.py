@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import EXAMPLES, launch
+from hydra.errors import MissingConfigException
+
+from conftest import EXAMPLES, _compose_plain, launch
 from ssibench.checkpoints import CheckpointError
 from ssibench.config_checks import InputError
 from ssibench.run import run
@@ -27,10 +29,17 @@ def guarded(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize("group", ["loss", "physics", "model", "dataset"])
-def test_an_unknown_choice_lists_the_available_ones(group, tmp_path, data_dir, guarded):
-    proc = launch(f"{group}=nope", cwd=tmp_path, data_dir=data_dir)
+def test_an_unknown_choice_lists_the_available_ones(group):
+    with pytest.raises(MissingConfigException, match=rf"Could not find '{group}/nope'") as error:
+        _compose_plain(f"{group}=nope")
+    assert error.value.options and len(error.value.options) >= 1  # Hydra lists the choices
+
+
+def test_an_unknown_choice_through_launch(tmp_path, data_dir, guarded):
+    proc = launch("loss=nope", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode != 0
-    assert f"Could not find '{group}/nope'" in proc.stderr and f"Available options in '{group}'" in proc.stderr
+    assert "Could not find 'loss/nope'" in proc.stderr and "Available options in 'loss'" in proc.stderr
+    assert "\tmo_ei\n" in proc.stderr  # the choices are listed
     assert not (tmp_path / "outputs").exists()  # nothing was created
 
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import multiprocessing
 
 import pytest
 import torch
 
-from conftest import ROOT
-from ssibench import results as results_io
 from ssibench.data.measurements import cache_key, cache_path
 from ssibench.data.mni152 import build_mni152_slices, mni152_slices
 from ssibench.data.splits import random_split, slab_split
@@ -110,34 +106,39 @@ def test_measurements_are_simulated_once_and_reused(make_cfg, tmp_path):
     assert second["zero_filled"] == first["zero_filled"]
 
 
-_ASK_FOR_CACHE = """
-import hashlib, sys
-from conftest import compose_cfg
-from ssibench.data.measurements import cache_key, cache_path
-from ssibench.run import prepare_measurements
-cfg = compose_cfg("debug=smoke", "physics=multicoil", data_dir=sys.argv[1], output_dir=sys.argv[2])
-train, test, physics = prepare_measurements(cfg)
-path = cache_path(f"{cfg.paths.data_dir}/measurements", cache_key(cfg))
-print("sha256", hashlib.sha256(path.read_bytes()).hexdigest(), len(train), len(test))
-"""
+def _ask_for_cache(data_dir: str, output_dir: str, report) -> None:
+    """One of the processes of the test below: prepare the smoke measurements, report what it read."""
+    import contextlib
+    import hashlib
+    import io
+
+    from conftest import compose_cfg
+    from ssibench.run import prepare_measurements
+
+    torch.set_num_threads(1)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        cfg = compose_cfg("debug=smoke", "physics=multicoil", data_dir=data_dir, output_dir=output_dir)
+        prepare_measurements(cfg)
+    path = cache_path(f"{cfg.paths.data_dir}/measurements", cache_key(cfg))
+    report.put((printed.getvalue(), hashlib.sha256(path.read_bytes()).hexdigest()))
 
 
 def test_eight_processes_asking_for_one_new_cache_share_it(tmp_path):
     data_dir = tmp_path / "data"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    context = multiprocessing.get_context("fork")  # the imports are done: 8 processes start at once
+    report = context.Queue()
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _ASK_FOR_CACHE, str(data_dir), str(tmp_path / f"out{i}")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for i in range(8)
+        context.Process(target=_ask_for_cache, args=(str(data_dir), str(tmp_path / f"out{i}"), report)) for i in range(8)
     ]
-    outs = [p.communicate(timeout=600) for p in procs]
-    for p, (_, err) in zip(procs, outs):
-        assert p.returncode == 0, err[-3000:]
-    stdout = "".join(out for out, _ in outs)
-    assert stdout.count("simulating measurements into") == 1  # one process built it, under the lock
-    assert len({line for line in stdout.splitlines() if line.startswith("sha256")}) == 1  # all read the same bytes
+    for p in procs:
+        p.start()
+    found = [report.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert sum("simulating measurements into" in printed for printed, _ in found) == 1  # one built it, under the lock
+    assert len({digest for _, digest in found}) == 1  # all read the same bytes
     assert len(list((data_dir / "measurements").glob("measurements-*.h5"))) == 1
     assert not list((data_dir / "measurements").glob(".tmp-*"))
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 
 import h5py
 import numpy as np
@@ -14,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Subset
 
-from conftest import LOSSES, ROOT, runnable
+from conftest import LOSSES, runnable
 from ssibench.data.loader import loader_options
 from ssibench.data.measurements import cache_key, simulate_measurements
 from ssibench.precision import WatchedGradScaler, learned_networks
@@ -127,9 +125,13 @@ def test_loader_settings_follow_the_device_and_can_be_overridden():
         loader_options(OmegaConf.create({**base, "device": "cpu", "num_workers": "many"}))
 
 
-def test_bench_help():
-    proc = subprocess.run([sys.executable, "-m", "ssibench.bench", "--help"], cwd=ROOT, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0 and "--precision" in proc.stdout and "--channels-last" in proc.stdout
+def test_bench_help(capsys):
+    from ssibench.bench import main
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_code.value.code == 0 and "--precision" in out and "--channels-last" in out
 
 
 def test_bench_smoke_run_writes_its_table(data_dir, tmp_path):
