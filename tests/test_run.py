@@ -125,6 +125,14 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
     assert by_lr["-1"]["status"] == "failed" and by_lr["-1"]["reason"] == "ValueError: Invalid learning rate: -1"
     assert by_lr["0.001"]["status"] == "ok"
 
+    # the leaderboard ranks the sibling and lists the failed job under the table with its reason
+    from ssibench.leaderboard import main as leaderboard
+
+    assert leaderboard([str(sweep_dir)]) == 0
+    rows = list(csv.DictReader(open(sweep_dir / "leaderboard.csv")))
+    assert [(r["status"], r["rank"] != "") for r in rows] == [("ok", True), ("failed", False)]
+    assert "failed — ValueError: Invalid learning rate: -1" in (sweep_dir / "leaderboard.md").read_text()
+
 
 def test_a_loss_needing_noise_is_refused_alone_and_skipped_in_a_sweep(make_cfg, tmp_path, data_dir):
     with pytest.raises(InputError, match=r"needs \['noise'\].*physics=noisy"):
