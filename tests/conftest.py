@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -77,6 +78,22 @@ def make_cfg(tmp_path, data_dir):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+def run_forked(target, args_per_process: list[tuple], timeout: float = 600) -> list:
+    """Start one forked process per ``args`` at once (the imports are already done), each calling
+    ``target(*args, report)`` with a queue it puts its findings on; return them, after checking
+    that every process exited cleanly."""
+    context = multiprocessing.get_context("fork")
+    report = context.Queue()
+    processes = [context.Process(target=target, args=(*args, report)) for args in args_per_process]
+    for process in processes:
+        process.start()
+    found = [report.get(timeout=timeout) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    return found
 
 
 def launch_env(data_dir: Path) -> dict:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
 
 import pytest
 import torch
+
+from conftest import run_forked
 
 from ssibench.data.measurements import cache_key, cache_path
 from ssibench.data.mni152 import build_mni152_slices, mni152_slices
@@ -126,17 +127,7 @@ def _ask_for_cache(data_dir: str, output_dir: str, report) -> None:
 
 def test_eight_processes_asking_for_one_new_cache_share_it(tmp_path):
     data_dir = tmp_path / "data"
-    context = multiprocessing.get_context("fork")  # the imports are done: 8 processes start at once
-    report = context.Queue()
-    procs = [
-        context.Process(target=_ask_for_cache, args=(str(data_dir), str(tmp_path / f"out{i}"), report)) for i in range(8)
-    ]
-    for p in procs:
-        p.start()
-    found = [report.get(timeout=600) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    found = run_forked(_ask_for_cache, [(str(data_dir), str(tmp_path / f"out{i}")) for i in range(8)])
     assert sum("simulating measurements into" in printed for printed, _ in found) == 1  # one built it, under the lock
     assert len({digest for _, digest in found}) == 1  # all read the same bytes
     assert len(list((data_dir / "measurements").glob("measurements-*.h5"))) == 1

@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 import ssibench.run
-from conftest import CONF
+from conftest import CONF, run_forked
 from ssibench.config_checks import InputError
 from ssibench.gpu_slots import gpu_slot
 
@@ -86,7 +86,7 @@ def test_jobs_per_gpu_below_one_is_refused(tmp_path):
         pass
 
 
-def _job(lock_dir, held_dir, report, hold_seconds):
+def _job(lock_dir, held_dir, hold_seconds, report):
     """One job process: claim a slot, count the jobs holding the same GPU meanwhile, report."""
     with gpu_slot("cuda", jobs_per_gpu=2, lock_dir=lock_dir, poll_seconds=0.02) as claimed:
         gpu = claimed.split(":")[1]
@@ -102,15 +102,7 @@ def test_concurrent_processes_never_exceed_the_jobs_per_gpu(fake_gpus, tmp_path)
     fake_gpus(2)  # inherited by the forked jobs
     held_dir = tmp_path / "held"
     held_dir.mkdir()
-    context = multiprocessing.get_context("fork")
-    report = context.Queue()
-    jobs = [context.Process(target=_job, args=(tmp_path / "locks", held_dir, report, 0.4)) for _ in range(7)]
-    for job in jobs:
-        job.start()
-    outcomes = [report.get(timeout=60) for _ in jobs]
-    for job in jobs:
-        job.join(timeout=10)
-        assert job.exitcode == 0
+    outcomes = run_forked(_job, [(tmp_path / "locks", held_dir, 0.4)] * 7, timeout=60)
     assert max(sharing for _, sharing, _ in outcomes) <= 2
     assert {gpu for gpu, _, _ in outcomes} == {"0", "1"}
     assert all(int(gpu) == current for gpu, _, current in outcomes)
