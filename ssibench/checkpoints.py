@@ -13,13 +13,13 @@ import json
 import os
 import pickle
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from ssibench.atomic_files import atomic_path
 from ssibench.config_checks import InputError
 
 LAST = "ckp_last.pth.tar"
@@ -49,18 +49,13 @@ def save_atomically(state: dict, path: Path, keep_previous: bool = False) -> Non
     """``torch.save`` to a temporary file, then rename; with ``keep_previous`` the file it replaces
     becomes ``ckp_previous.pth.tar``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())
         if keep_previous and path.exists():
             os.replace(path, path.with_name(PREVIOUS))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read(path: str | os.PathLike, map_location="cpu") -> dict:

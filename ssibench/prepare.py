@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import h5py
 from deepinv.datasets import FastMRISliceDataset
+
+from ssibench.atomic_files import atomic_path
 
 ANATOMIES = ("brain", "knee")
 # The fully-sampled image of a training volume: multicoil files hold the RSS, single-coil ones the ESC.
@@ -63,20 +64,11 @@ def prepare_fastmri(root: Path, out: Path, overwrite: bool = False) -> int:
         raise FileExistsError(f"{out} exists: pass --overwrite to replace it, or --out to write elsewhere")
     out.parent.mkdir(parents=True, exist_ok=True)
     print(f"[ssibench] middle slices of {len(volumes)} volumes in {root}")
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        saved = FastMRISliceDataset(root, slice_index="middle").save_simple_dataset(tmp)
-        if overwrite:
-            os.replace(tmp, out)
-        else:
-            try:
-                os.link(tmp, out)  # unlike a rename, never replaces a file another process made meanwhile
-            except FileExistsError:
-                raise FileExistsError(f"{out} appeared while preparing: pass --overwrite to replace it") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        with atomic_path(out, replace=overwrite) as tmp:
+            saved = FastMRISliceDataset(root, slice_index="middle").save_simple_dataset(tmp)
+    except FileExistsError:
+        raise FileExistsError(f"{out} appeared while preparing: pass --overwrite to replace it") from None
     return len(saved)
 
 

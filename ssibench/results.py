@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
+
+from ssibench.atomic_files import atomic_path
 
 STATUSES = ("ok", "skipped", "failed", "diverged")
 KINDS = ("supervised", "self-supervised", "no-learning")
@@ -58,10 +59,8 @@ def write(path: str | os.PathLike, results: dict) -> Path:
     """Validate and write atomically (a reader never sees half a file)."""
     path = Path(path)
     validate(results)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(results, indent=2))
     return path
 
 

@@ -10,13 +10,14 @@ datasets apart.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from deepinv.datasets import SimpleFastMRISliceDataset
 from filelock import FileLock
+
+from ssibench.atomic_files import atomic_path
 
 # Bump when the way slices are made changes, so stale files are never reused.
 _FORMAT = 1
@@ -58,12 +59,6 @@ def mni152_slices(root: str | os.PathLike, img_size: int, min_foreground: float 
     with FileLock(str(path) + ".lock"):
         if not path.exists():
             slices = build_mni152_slices(img_size, min_foreground)
-            fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            try:
+            with atomic_path(path) as tmp:
                 torch.save(slices, tmp)
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
     return SimpleFastMRISliceDataset(root_dir=root, file_name=name)
