@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import platform
 import resource
 import statistics
@@ -46,6 +45,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
 
+from ssibench.data import default_data_dir
 from ssibench.data.measurements import cache_key, simulate_measurements
 from ssibench.precision import PRECISIONS
 from ssibench.run import _skip_reason, build_trainer, make_train_loader, prepare_measurements
@@ -58,7 +58,7 @@ COLUMNS = ["loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_frac
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
     """The config ``launch.py <overrides>`` would get, writing into ``output_dir``."""
     if not any(o.startswith("paths.data_dir=") for o in overrides):
-        overrides = [f"paths.data_dir={os.environ.get('SSIBENCH_DATA_DIR', Path.cwd() / 'data')}", *overrides]
+        overrides = [f"paths.data_dir={default_data_dir()}", *overrides]
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)

@@ -36,7 +36,7 @@ def check_config(cfg: DictConfig) -> None:
     if physics.get("coils") is not None and not (_is_int(physics.coils) and physics.coils >= 1):
         raise InputError(f"physics.coils must be an integer >= 1, got {physics.coils!r}")
     _check_device(str(cfg.trainer.device))
-    _check_writable(Path(cfg.paths.data_dir))
+    check_writable(Path(cfg.paths.data_dir))
 
 
 def _check_device(device: str) -> None:
@@ -55,7 +55,7 @@ def _check_device(device: str) -> None:
         raise InputError(f"trainer.device={device} but this machine has {torch.cuda.device_count()} GPU(s)")
 
 
-def _check_writable(data_dir: Path) -> None:
+def check_writable(data_dir: Path) -> None:
     """The data dir holds the dataset and the measurement caches: it must be a writable folder."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)

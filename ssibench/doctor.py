@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ssibench.config_checks import InputError, check_writable
+from ssibench.data import default_data_dir
 
 # Imported by the scenarios and losses that need them; a broken install shows up only mid-sweep.
 _PACKAGES = {
@@ -26,11 +27,6 @@ _PACKAGES = {
     "h5py": "the measurement caches",
     "wandb": "logger=wandb",
 }
-
-
-def default_data_dir() -> Path:
-    """Where ``paths.data_dir`` points without overrides (conf/paths/default.yaml)."""
-    return Path(os.environ.get("SSIBENCH_DATA_DIR", Path.cwd() / "data"))
 
 
 def checks(data_dir: Path) -> list[tuple[bool, str]]:
@@ -50,12 +46,10 @@ def checks(data_dir: Path) -> list[tuple[bool, str]]:
     else:
         out.append((True, "no CUDA device: runs use the CPU (trainer.device=auto)"))
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=data_dir):
-            pass
+        check_writable(data_dir)
         out.append((True, f"data dir {data_dir} is writable"))
-    except OSError as error:
-        out.append((False, f"data dir {data_dir} is not writable ({error}): set SSIBENCH_DATA_DIR"))
+    except InputError as error:
+        out.append((False, str(error)))
         return out
     caches = sorted((data_dir / "measurements").glob("measurements-*.h5"))
     size = sum(path.stat().st_size for path in caches) / 2**20

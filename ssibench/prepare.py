@@ -12,7 +12,6 @@ reconstruction, scaled to [0, 1] and cropped or zero-padded to 320×320), into t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import h5py
 from deepinv.datasets import FastMRISliceDataset
 
 from ssibench.atomic_files import atomic_path
+from ssibench.data import default_data_dir
 
 ANATOMIES = ("brain", "knee")
 # The fully-sampled image of a training volume: multicoil files hold the RSS, single-coil ones the ESC.
@@ -28,7 +28,7 @@ TARGETS = ("reconstruction_rss", "reconstruction_esc")
 
 def default_output(anatomy: str) -> Path:
     """Where ``dataset=fastmri_<anatomy>`` looks: ``paths.data_dir`` (``$SSIBENCH_DATA_DIR``, else ``./data``)."""
-    return Path(os.environ.get("SSIBENCH_DATA_DIR") or "data") / f"fastmri_{anatomy}_singlecoil.pt"
+    return default_data_dir() / f"fastmri_{anatomy}_singlecoil.pt"
 
 
 def fastmri_volumes(root: Path) -> list[Path]:
