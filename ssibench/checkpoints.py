@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ssibench.atomic_files import atomic_path
 from ssibench.config_checks import InputError
+from ssibench.folders import RunDir
 
 LAST = "ckp_last.pth.tar"
 PREVIOUS = "ckp_previous.pth.tar"
@@ -42,7 +43,7 @@ class CheckpointError(InputError):
 
 def checkpoint_dir(output_dir: str | os.PathLike) -> Path:
     """Where a run's checkpoints go."""
-    return Path(output_dir) / "checkpoints"
+    return RunDir(output_dir).checkpoints
 
 
 def save_atomically(state: dict, path: Path, keep_previous: bool = False) -> None:

@@ -16,6 +16,7 @@ import torch
 
 from ssibench.config_checks import InputError, check_writable
 from ssibench.data import default_data_dir
+from ssibench.folders import DataDir
 
 # Imported by the scenarios and losses that need them; a broken install shows up only mid-sweep.
 _PACKAGES = {
@@ -51,10 +52,11 @@ def checks(data_dir: Path) -> list[tuple[bool, str]]:
     except InputError as error:
         out.append((False, str(error)))
         return out
-    caches = sorted((data_dir / "measurements").glob("measurements-*.h5"))
+    folder = DataDir(data_dir)
+    caches = folder.measurement_caches()
     size = sum(path.stat().st_size for path in caches) / 2**20
-    out.append((True, f"{len(caches)} measurement cache(s), {size:.1f} MiB, in {data_dir / 'measurements'}"))
-    images = sorted(path.name for path in data_dir.glob("*.pt"))
+    out.append((True, f"{len(caches)} measurement cache(s), {size:.1f} MiB, in {folder.measurements}"))
+    images = [path.name for path in folder.image_datasets()]
     out.append(
         (True, f"image datasets: {', '.join(images) if images else 'none made yet (the first run makes MNI152)'}")
     )

@@ -24,11 +24,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
+from ssibench.folders import RunDir
 from ssibench.reconstruction import load_reconstruction
 
 METRIC = "PSNR"  # the metric drawn (the leaderboard's ranking metric)
-CURVES_FILE = "metrics.csv"
 KIND_COLOURS = {"supervised": "tab:green", "self-supervised": "tab:blue", "no-learning": "tab:gray"}
 GRID_COLUMNS = 6  # panels per row of the reconstruction grid
 
@@ -114,8 +113,8 @@ def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | Non
         curves = []
         for folder, r in runs:
             if r["loss"] == row.loss:
-                if (folder / CURVES_FILE).is_file():
-                    curves.append(_read_curves(folder / CURVES_FILE))
+                if RunDir(folder).curves.is_file():
+                    curves.append(_read_curves(RunDir(folder).curves))
                 else:
                     missing.append(f"{row.label} seed {r['seed']}")
         if not curves:
@@ -127,10 +126,10 @@ def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | Non
         ax_loss.plot(*_mean_curve([loss for _, loss in curves]), color=line.get_color(), **style)
         drawn += 1
     if not drawn:
-        _say(f"{name} not drawn: no run of {table.scenario} has a {CURVES_FILE}")
+        _say(f"{name} not drawn: no run of {table.scenario} has a {RunDir(out).curves.name}")
         return None
     if missing:
-        _say(f"{name} leaves out {', '.join(missing)}: no {CURVES_FILE} (nothing trained in that run)")
+        _say(f"{name} leaves out {', '.join(missing)}: no {RunDir(out).curves.name} (nothing trained in that run)")
     zero_filled = {r["seed"]: r["zero_filled"][METRIC]["mean"] for _, r in runs if METRIC in r["zero_filled"]}
     if zero_filled:
         ax_psnr.axhline(
@@ -150,13 +149,14 @@ def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | Non
 
 def reconstruction_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
     name = f"reconstructions_{table.scenario}.png"
-    with_file = [(folder, r) for folder, r in runs if (folder / RECONSTRUCTION_FILE).is_file()]
+    file_name = RunDir(out).reconstruction.name
+    with_file = [(folder, r) for folder, r in runs if RunDir(folder).reconstruction.is_file()]
     if not with_file:
-        _say(f"{name} not drawn: no run of {table.scenario} has a {RECONSTRUCTION_FILE}")
+        _say(f"{name} not drawn: no run of {table.scenario} has a {file_name}")
         return None
     seed = min(r["seed"] for _, r in with_file)  # one seed: every method on the same measurements
     saved = {
-        r["loss"]: load_reconstruction(folder / RECONSTRUCTION_FILE) for folder, r in with_file if r["seed"] == seed
+        r["loss"]: load_reconstruction(RunDir(folder).reconstruction) for folder, r in with_file if r["seed"] == seed
     }
     reference = next(iter(saved.values()))
     panels = [  # (title, magnitude image, its metrics)
@@ -169,7 +169,7 @@ def reconstruction_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Pa
             continue
         recon = saved.get(row.loss)
         if recon is None:
-            missing.append(f"{row.label} (no {RECONSTRUCTION_FILE} for seed {seed})")
+            missing.append(f"{row.label} (no {file_name} for seed {seed})")
         elif recon["index"] != reference["index"]:
             missing.append(f"{row.label} (slice {recon['index']}, not {reference['index']})")
         else:

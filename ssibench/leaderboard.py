@@ -25,6 +25,7 @@ from scipy.stats import wilcoxon
 
 from ssibench import results as results_io
 from ssibench.figures import write_figures
+from ssibench.folders import RunDir
 
 ALPHA = 0.05  # significance level of the paired tests
 
@@ -55,7 +56,7 @@ def collect_runs(dirs: list[Path]) -> list[tuple[Path, dict]]:
     """Every run below ``dirs``: its folder and its results.json."""
     found = []
     for folder in dirs:
-        for path in sorted(Path(folder).rglob("results.json")):
+        for path in sorted(Path(folder).rglob(RunDir(folder).results.name)):
             found.append((path.parent, results_io.read(path)))
     return found
 

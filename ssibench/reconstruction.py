@@ -17,9 +17,6 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssibench.config_checks import InputError
 
-FILENAME = "reconstruction.pt"
-
-
 def figure_index(index: int | None, n_test: int) -> int:
     """The test image of the figure: ``index``, or the middle one when ``None``."""
     if index is None:

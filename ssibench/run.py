@@ -29,8 +29,8 @@ from ssibench.config_checks import InputError, check_config
 from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.folders import DataDir, RunDir
 from ssibench.gpu_slots import gpu_slot
-from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
 from ssibench.reconstruction import figure_index, save_reconstruction
 from ssibench.scenarios import build_scenario
 from ssibench.training import (
@@ -160,7 +160,7 @@ def prepare_measurements(cfg: DictConfig):
     physics, physics_generator = build_scenario(cfg.physics, cfg.seed)
     key = cache_key(cfg)
     cache = simulate_measurements(
-        cache_path(Path(cfg.paths.data_dir) / "measurements", key),
+        cache_path(DataDir(cfg.paths.data_dir), key),
         key,
         train_images,
         test_images,
@@ -296,7 +296,7 @@ def run(cfg: DictConfig) -> dict:
         if not in_sweep():
             raise InputError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
         results.update(status="skipped", reason=reason)
-        results_io.write(output_dir / "results.json", results)
+        results_io.write(RunDir(output_dir).results, results)
         print(f"[ssibench] skipped: {reason}")
         return results
 
@@ -322,7 +322,7 @@ def run(cfg: DictConfig) -> dict:
         _fail(output_dir, results)
     except Exception:
         _fail(output_dir, results)
-    results_io.write(output_dir / "results.json", results)
+    results_io.write(RunDir(output_dir).results, results)
     if results["status"] == "ok":
         print(_one_line(results, output_dir))
     return results
@@ -333,7 +333,7 @@ def _fail(output_dir: Path, results: dict) -> None:
     error = sys.exc_info()[1]
     results.update(status="failed", reason=_last_line(error))
     _finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
-    _write_unless_finished(output_dir / "results.json", results)
+    _write_unless_finished(RunDir(output_dir).results, results)
     print(f"[ssibench] failed: loss={results['loss']} physics={results['physics']}: {results['reason']}")
     raise error
 
@@ -344,7 +344,7 @@ def _finished_results(cfg: DictConfig, output_dir: Path, config: dict) -> dict |
     With ``resume=false`` the folder must be new (Hydra names it so): nothing of an earlier run is
     ever reused or overwritten.
     """
-    stored = output_dir / "results.json"
+    stored = RunDir(output_dir).results
     has_checkpoints = any(checkpoint_dir(output_dir).glob("*.pth.tar"))
     if not cfg.resume:
         if stored.exists() or has_checkpoints:
@@ -424,7 +424,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     start = time.perf_counter()
     if losses and cfg.epochs > 0:
         trainer.train()
-        _write_curves(trainer, cfg, output_dir / "metrics.csv")
+        _write_curves(trainer, cfg, RunDir(output_dir).curves)
     results["train_seconds"] = time.perf_counter() - start
     results["n_test"] = len(test_data)
     if not ground_truth:
@@ -437,7 +437,7 @@ def _train_and_evaluate(cfg: DictConfig, output_dir: Path, results: dict) -> Non
     start = time.perf_counter()
     trainer.test(test_loader, compare_no_learning=True)
     results["eval_seconds"] = time.perf_counter() - start
-    save_reconstruction(trainer, test_data, figure_slice, metric_names, output_dir / RECONSTRUCTION_FILE)
+    save_reconstruction(trainer, test_data, figure_slice, metric_names, RunDir(output_dir).reconstruction)
 
     per_image = {name: trainer.logs_metrics_eval[k].vals for k, name in enumerate(metric_names)}
     zero_filled = {name: trainer.logs_metrics_no_learning[k].vals for k, name in enumerate(metric_names)}
@@ -474,5 +474,5 @@ def _one_line(results: dict, output_dir: Path) -> str:
         scores = f"{fmt(results['metrics'])} | zero-filled: {fmt(results['zero_filled'])}"
     return (
         f"[ssibench] loss={results['loss']} physics={results['physics']} seed={results['seed']}: {scores} "
-        f"| n_test={results['n_test']} train {results['train_seconds']:.0f}s -> {output_dir / 'results.json'}"
+        f"| n_test={results['n_test']} train {results['train_seconds']:.0f}s -> {RunDir(output_dir).results}"
     )

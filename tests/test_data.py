@@ -10,6 +10,7 @@ import torch
 from conftest import run_forked
 
 from ssibench.data.measurements import cache_key, cache_path
+from ssibench.folders import DataDir
 from ssibench.data.mni152 import build_mni152_slices, mni152_slices
 from ssibench.data.splits import random_split, slab_split
 
@@ -80,19 +81,19 @@ DATA_CHANGES = [
 
 @pytest.mark.parametrize("change", DATA_CHANGES, ids=[c[0] for c in DATA_CHANGES])
 def test_cache_key_changes_with_what_determines_the_data(change, make_cfg):
-    base = cache_path("c", cache_key(make_cfg()))
-    assert cache_path("c", cache_key(make_cfg())) == base  # same config, same cache
-    assert cache_path("c", cache_key(make_cfg(*change))) != base
+    base = cache_path(DataDir("c"), cache_key(make_cfg()))
+    assert cache_path(DataDir("c"), cache_key(make_cfg())) == base  # same config, same cache
+    assert cache_path(DataDir("c"), cache_key(make_cfg(*change))) != base
 
 
 @pytest.mark.parametrize("base,change", [("physics=noisy", "physics.sigma=0.2"), ("physics=multicoil", "physics.coils=8")])
 def test_cache_key_changes_with_scenario_parameters(base, change, make_cfg):
-    assert cache_path("c", cache_key(make_cfg(base))) != cache_path("c", cache_key(make_cfg(base, change)))
+    assert cache_path(DataDir("c"), cache_key(make_cfg(base))) != cache_path(DataDir("c"), cache_key(make_cfg(base, change)))
 
 
 def test_cache_key_ignores_what_does_not_change_the_data(make_cfg):
-    key = cache_path("c", cache_key(make_cfg()))
-    assert cache_path("c", cache_key(make_cfg("loss=sup", "epochs=3", "trainer.optimizer.lr=0.01"))) == key
+    key = cache_path(DataDir("c"), cache_key(make_cfg()))
+    assert cache_path(DataDir("c"), cache_key(make_cfg("loss=sup", "epochs=3", "trainer.optimizer.lr=0.01"))) == key
 
 
 def test_measurements_are_simulated_once_and_reused(make_cfg, tmp_path):
@@ -100,7 +101,7 @@ def test_measurements_are_simulated_once_and_reused(make_cfg, tmp_path):
 
     first = run(make_cfg("loss=zero_filled", output_dir=tmp_path / "first"))
     cfg = make_cfg("loss=zero_filled", output_dir=tmp_path / "second")
-    path = cache_path(f"{cfg.paths.data_dir}/measurements", cache_key(cfg))
+    path = cache_path(DataDir(cfg.paths.data_dir), cache_key(cfg))
     stamp = path.stat().st_mtime_ns
     second = run(cfg)
     assert path.stat().st_mtime_ns == stamp
@@ -121,7 +122,7 @@ def _ask_for_cache(data_dir: str, output_dir: str, report) -> None:
     with contextlib.redirect_stdout(printed):
         cfg = compose_cfg("debug=smoke", "physics=multicoil", data_dir=data_dir, output_dir=output_dir)
         prepare_measurements(cfg)
-    path = cache_path(f"{cfg.paths.data_dir}/measurements", cache_key(cfg))
+    path = cache_path(DataDir(cfg.paths.data_dir), cache_key(cfg))
     report.put((printed.getvalue(), hashlib.sha256(path.read_bytes()).hexdigest()))
 
 
@@ -140,7 +141,7 @@ def test_a_damaged_or_foreign_cache_is_rebuilt_not_used(damage, make_cfg, tmp_pa
 
     cfg = make_cfg("physics=single", f"paths.data_dir={tmp_path / 'data'}")
     prepare_measurements(cfg)
-    path = cache_path(tmp_path / "data" / "measurements", cache_key(cfg))
+    path = cache_path(DataDir(tmp_path / "data"), cache_key(cfg))
     good = path.read_bytes()
     if damage == "truncated":
         path.write_bytes(good[: len(good) // 2])

@@ -12,7 +12,8 @@ from conftest import assert_picture
 from ssibench import results as results_io
 from ssibench.figures import _mean_curve, _read_curves
 from ssibench.leaderboard import main
-from ssibench.reconstruction import FILENAME, load_reconstruction
+from ssibench.folders import RunDir
+from ssibench.reconstruction import load_reconstruction
 from ssibench.run import run
 
 
@@ -23,7 +24,7 @@ def _psnr(estimate: torch.Tensor, truth: torch.Tensor) -> float:
 @pytest.mark.parametrize(("loss", "figure_slice", "index"), [("mc", "null", 2), ("zero_filled", "0", 0)])
 def test_a_run_saves_the_slice_its_test_metrics_scored(make_cfg, tmp_path, loss, figure_slice, index):
     results = run(make_cfg(f"loss={loss}", f"figure_slice={figure_slice}"))
-    saved = load_reconstruction(tmp_path / "run" / FILENAME)
+    saved = load_reconstruction(RunDir(tmp_path / "run").reconstruction)
     assert saved["index"] == index  # null: the middle of the 4 smoke test images
     for name in ("ground_truth", "zero_filled", "reconstruction"):
         image = saved[name]
@@ -73,7 +74,7 @@ def _write_run(folder, loss, kind, seed, psnr, physics="mri", curves=True, recon
         torch.save(
             {"index": 2, "ground_truth": truth, "zero_filled": truth * 0.8, "reconstruction": noisy,
              "metrics": {"reconstruction": {"PSNR": _psnr(noisy, truth)}, "zero_filled": {"PSNR": 20.0}}},
-            run_dir / FILENAME,
+            RunDir(run_dir).reconstruction,
         )
 
 

@@ -13,7 +13,7 @@ import torch
 from conftest import assert_ok, assert_picture, launch
 from ssibench import results as results_io
 from ssibench.leaderboard import build_tables, collect, collect_runs, main, paired_test
-from ssibench.reconstruction import FILENAME as RECONSTRUCTION_FILE
+from ssibench.folders import RunDir
 from ssibench.reconstruction import load_reconstruction
 
 
@@ -129,7 +129,7 @@ def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):
 
     # each run saved its figure slice: the image its test scored (these losses evaluate deterministically)
     for folder, results in collect_runs([sweep_dir]):
-        saved = load_reconstruction(folder / RECONSTRUCTION_FILE)
+        saved = load_reconstruction(RunDir(folder).reconstruction)
         for name in ("ground_truth", "zero_filled", "reconstruction"):
             assert saved[name].shape == (32, 32) and torch.isfinite(saved[name]).all(), (folder, name)
         psnr = saved["metrics"]["reconstruction"]["PSNR"]

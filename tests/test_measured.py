@@ -16,6 +16,7 @@ from conftest import EXAMPLES, SELF_SUPERVISED, runnable
 from ssibench import results as results_io
 from ssibench.config_checks import InputError
 from ssibench.data.measurements import cache_key, cache_path
+from ssibench.folders import DataDir
 from ssibench.run import prepare_measurements, run
 
 
@@ -28,7 +29,7 @@ def measurement_file(make_cfg, tmp_path):
         cfg = make_cfg(f"physics={physics}", output_dir=tmp_path / "simulate")
         prepare_measurements(cfg)
         path = tmp_path / f"{physics}-{'x' if ground_truth else 'no-x'}.h5"
-        shutil.copy(cache_path(Path(cfg.paths.data_dir) / "measurements", cache_key(cfg)), path)
+        shutil.copy(cache_path(DataDir(cfg.paths.data_dir), cache_key(cfg)), path)
         if not ground_truth:
             with h5py.File(path, "a") as f:
                 del f["x_train"], f["x_test"]

@@ -29,6 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from ssibench.folders import DataDir
+
 # Bump when the layout of the cache files changes.
 _FORMAT = 2  # 2: the sidecar holds the key and the files' SHA-256
 
@@ -45,9 +47,9 @@ def cache_key(cfg: DictConfig) -> dict:
     }
 
 
-def cache_path(cache_dir: str | os.PathLike, key: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"measurements-{digest}.h5"
+def cache_path(data_dir: DataDir, key: dict) -> Path:
+    """The cache file of ``key`` in the data folder: its name holds a hash of the key."""
+    return data_dir.measurement_cache(hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16])
 
 
 def simulate_measurements(
