@@ -33,6 +33,7 @@ _NOT_COMPARED = {
     *("paths", "logger", "hydra", "resume", "ckpt", "epochs", "only", "figure_slice"),
     *("trainer.device", "trainer.jobs_per_gpu", "trainer.num_workers", "trainer.show_progress_bar"),
     *("trainer.ckp_interval", "trainer.eval_interval", "trainer.pin_memory", "trainer.persistent_workers"),
+    "trainer.worker_start_method",
     "simulation_batch_size",
 }
 

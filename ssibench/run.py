@@ -27,6 +27,7 @@ from ssibench import results as results_io
 from ssibench.checkpoints import checkpoint_dir
 from ssibench.config_checks import InputError, check_config
 from ssibench.data.loader import loader_options
+from ssibench.deepinv_compat import PicklableHDF5Dataset
 from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
 from ssibench.folders import DataDir, RunDir
@@ -170,8 +171,8 @@ def prepare_measurements(cfg: DictConfig):
         device=cfg.trainer.device,
         progress_bar=cfg.trainer.show_progress_bar,
     )
-    train_data = dinv.datasets.HDF5Dataset(cache, split="train", load_physics_generator_params=True)
-    test_data = dinv.datasets.HDF5Dataset(cache, split="test", load_physics_generator_params=True)
+    train_data = PicklableHDF5Dataset(cache, split="train", load_physics_generator_params=True)
+    test_data = PicklableHDF5Dataset(cache, split="test", load_physics_generator_params=True)
     return train_data, test_data, physics
 
 

@@ -114,13 +114,19 @@ def test_batched_cache_matches_the_one_image_path(scenario, make_cfg, tmp_path):
 
 
 def test_loader_settings_follow_the_device_and_can_be_overridden():
-    base = {"num_workers": "auto", "pin_memory": "auto", "persistent_workers": "auto"}
+    base = {"num_workers": "auto", "pin_memory": "auto", "persistent_workers": "auto", "worker_start_method": "auto"}
     assert loader_options(OmegaConf.create({**base, "device": "cpu"})) == {
         "num_workers": 0, "pin_memory": False, "persistent_workers": False,
     }
     cuda = loader_options(OmegaConf.create({**base, "device": "cuda"}))
     assert cuda["num_workers"] > 0 and cuda["pin_memory"] and cuda["persistent_workers"]
     assert loader_options(OmegaConf.create({**base, "device": "cuda", "num_workers": 0}))["persistent_workers"] is False
+    # workers never start by the ambient method (loky's inside joblib workers cannot start them)
+    assert cuda["multiprocessing_context"] in ("fork", "spawn")
+    spawned = loader_options(OmegaConf.create({**base, "device": "cpu", "num_workers": 2, "worker_start_method": "spawn"}))
+    assert spawned["multiprocessing_context"] == "spawn"
+    with pytest.raises(ValueError, match="worker_start_method=threads"):
+        loader_options(OmegaConf.create({**base, "device": "cpu", "num_workers": 2, "worker_start_method": "threads"}))
     with pytest.raises(ValueError, match="num_workers"):
         loader_options(OmegaConf.create({**base, "device": "cpu", "num_workers": "many"}))
 

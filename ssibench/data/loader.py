@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
 
 import torch
 from omegaconf import DictConfig
@@ -11,10 +13,16 @@ from ssibench.config_checks import InputError
 
 # CUDA: up to 4 workers fill batches while the GPU trains.
 _CUDA_WORKERS = 4
+# How workers start, unless trainer.worker_start_method says. Never the process's ambient method: inside
+# joblib's worker processes it is loky's, which cannot start them ("'Process' object has no attribute
+# 'env'"), and spawn or forkserver children there fail too (they are told to start by 'loky'). On Linux,
+# fork: workers inherit the imported modules instead of importing torch and deepinv again (what
+# DataLoader did by default before Python 3.14); elsewhere spawn, the platform's own default.
+_AUTO_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 def loader_options(trainer: DictConfig) -> dict:
-    """``num_workers``, ``pin_memory`` and ``persistent_workers`` for the run's DataLoaders.
+    """``num_workers``, ``pin_memory``, ``persistent_workers`` and how workers start, for the run's DataLoaders.
 
     ``auto`` chooses by device: on the CPU no workers (they would compete with the training for the
     same cores; loading a batch from the HDF5 cache costs ~1% of a step there), on CUDA workers and
@@ -30,4 +38,16 @@ def loader_options(trainer: DictConfig) -> dict:
     persistent = workers > 0 if trainer.persistent_workers == "auto" else bool(trainer.persistent_workers)
     if persistent and workers == 0:
         raise InputError("trainer.persistent_workers=true needs trainer.num_workers > 0")
-    return {"num_workers": workers, "pin_memory": pin_memory, "persistent_workers": persistent}
+    options = {"num_workers": workers, "pin_memory": pin_memory, "persistent_workers": persistent}
+    if workers > 0:
+        options["multiprocessing_context"] = _start_method(trainer.worker_start_method)
+    return options
+
+
+def _start_method(choice: str) -> str:
+    if choice == "auto":
+        return _AUTO_START_METHOD
+    available = multiprocessing.get_all_start_methods()
+    if choice not in available:
+        raise InputError(f"trainer.worker_start_method={choice}: use auto or one of {', '.join(available)}")
+    return choice

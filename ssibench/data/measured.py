@@ -14,12 +14,12 @@ from pathlib import Path
 
 import h5py
 import torch
-from deepinv.datasets import HDF5Dataset
 
 from ssibench.config_checks import InputError
+from ssibench.deepinv_compat import PicklableHDF5Dataset
 
 
-def hdf5_measurements(path: str | os.PathLike) -> tuple[HDF5Dataset, HDF5Dataset]:
+def hdf5_measurements(path: str | os.PathLike) -> tuple[PicklableHDF5Dataset, PicklableHDF5Dataset]:
     """The train and test splits of an HDF5 file in deepinv's ``HDF5Dataset`` layout, as
     ``deepinv.datasets.generate_dataset`` writes it: ``y_train``, ``y_test``, per-measurement
     parameters (``mask_train``, ``mask_test``) and, optionally, ground truth ``x_train``, ``x_test``.
@@ -35,8 +35,8 @@ def hdf5_measurements(path: str | os.PathLike) -> tuple[HDF5Dataset, HDF5Dataset
             "(y_train, y_test, their parameters e.g. mask_train, mask_test, optional x_train, x_test)"
         )
     return (
-        HDF5Dataset(path, split="train", load_physics_generator_params=True),
-        HDF5Dataset(path, split="test", load_physics_generator_params=True),
+        PicklableHDF5Dataset(path, split="train", load_physics_generator_params=True),
+        PicklableHDF5Dataset(path, split="test", load_physics_generator_params=True),
     )
 
 

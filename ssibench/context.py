@@ -1,0 +1,71 @@
+"""What a run knows from Hydra, read once (``launch.py``) and passed down: nothing below asks Hydra again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+# Config entries that may change between a run and its resumption without changing what it computes:
+# where files go, logging, the device and loader settings, how long to train and how often to save.
+_NOT_IDENTIFYING = {
+    *("paths", "logger", "hydra", "resume", "ckpt", "epochs", "only", "figure_slice", "simulation_batch_size"),
+    *("trainer.device", "trainer.jobs_per_gpu", "trainer.num_workers", "trainer.show_progress_bar"),
+    *("trainer.ckp_interval", "trainer.eval_interval", "trainer.pin_memory", "trainer.persistent_workers"),
+    *("trainer.worker_start_method", "trainer.resident_data"),
+}
+
+
+def identifying_config(cfg: DictConfig) -> dict:
+    """The part of a run's config that determines its results, unresolved (``${trainer.device}``
+    stays as written, so a CPU run can resume on a GPU). Checkpoints and results.json hold it, and a
+    re-run is checked against it."""
+    config = OmegaConf.to_container(cfg, resolve=False)
+    for key in _NOT_IDENTIFYING:
+        *parents, leaf = key.split(".")
+        node = config
+        for parent in parents:
+            node = node.get(parent, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return config
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """A run's place in Hydra's world.
+
+    :param choices: the name each config group was chosen by (``loss=mc`` -> ``{"loss": "mc"}``), or,
+        for a group given by ``_target_`` on the command line, that target (else its ``label``).
+    :param sweep: whether the run is a job of a ``-m`` sweep (errors then become that job's record).
+    :param output_dir: the run's folder.
+    :param sweep_dir: the sweep's folder (W&B groups its runs by it), else ``None``.
+    :param identity: :func:`identifying_config` of the run.
+    """
+
+    choices: dict[str, str]
+    sweep: bool
+    output_dir: Path
+    sweep_dir: Path | None = None
+    identity: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_hydra(cls, cfg: DictConfig) -> RunContext:
+        hydra = HydraConfig.get() if HydraConfig.initialized() else None
+        known = dict(hydra.runtime.choices) if hydra is not None else {}
+        choices = {}
+        for group in ("loss", "physics", "dataset", "model"):
+            node = cfg.get(group)
+            fallback = "none" if node is None else str(node.get("_target_") or node.get("label") or "custom")
+            choices[group] = known.get(group) or fallback
+        sweep = hydra is not None and hydra.mode == RunMode.MULTIRUN
+        return cls(
+            choices=choices,
+            sweep=sweep,
+            output_dir=Path(cfg.paths.output_dir),
+            sweep_dir=Path(hydra.sweep.dir) if sweep else None,
+            identity=identifying_config(cfg),
+        )

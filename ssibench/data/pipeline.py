@@ -1,0 +1,162 @@
+"""A run's data, top to bottom: images -> split -> checks -> measurements (simulated once, cached) -> loaders.
+
+:func:`measurements` gives the train and test measurements of a run and the operator that made
+them; :func:`loaders` batches them for training and testing. Items are ``(x, y, params)``: ``params``
+holds each measurement's physics parameters (its mask), ``x`` the ground truth (NaN without).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import torch
+from deepinv.physics import Physics
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from ssibench.config_checks import InputError
+from ssibench.data.loader import loader_options
+from ssibench.data.measured import check_measurements, has_ground_truth
+from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.deepinv_compat import PicklableHDF5Dataset
+from ssibench.folders import DataDir
+from ssibench.random_streams import RandomStreams
+from ssibench.scenarios import build_scenario
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """The measurements a run trains and tests on.
+
+    :param train: training items ``(x, y, params)``.
+    :param test: test items.
+    :param physics: the operator that made them (its fixed mask and coil maps), on the training device.
+    :param ground_truth: whether the test items have ground truth (else no metric can be computed).
+    :param test_set: a fingerprint of the test items (:func:`fingerprint`), for comparing runs.
+    """
+
+    train: Dataset
+    test: Dataset
+    physics: Physics
+    ground_truth: bool
+    test_set: str | None
+
+
+def measurements(cfg: DictConfig, scenario: str = "the scenario") -> Measurements:
+    """The run's train and test measurements and the operator that made them.
+
+    Identical for every loss of the same data, split, scenario and seed: simulated once, then read
+    from the cache. A dataset config marked ``measurements: true`` gives them as they are (split by
+    ``split=`` unless it comes as a (train, test) pair), never simulated. ``scenario`` names the
+    physics choice in error messages.
+    """
+    if cfg.dataset.get("measurements", False):
+        train, test, physics = _given(cfg, scenario)
+        ground_truth = has_ground_truth(test)
+    else:
+        train, test, physics = _simulated(cfg)
+        ground_truth = True  # simulated from images
+    if cfg.loss.get("supervised", False) and not has_ground_truth([train[0]]):
+        raise InputError("this loss needs ground truth, which the training data lack: choose a self-supervised loss")
+    return Measurements(train, test, physics, ground_truth, fingerprint(test) if ground_truth else None)
+
+
+def _simulated(cfg: DictConfig):
+    images = _instantiate_dataset(cfg.dataset)
+    train_images, test_images = instantiate(cfg.split)(images)
+    check_images(train_images, cfg.img_size)
+    physics, physics_generator = build_scenario(cfg.physics, cfg.seed)
+    key = cache_key(cfg)
+    cache = simulate_measurements(
+        cache_path(DataDir(cfg.paths.data_dir), key),
+        key,
+        train_images,
+        test_images,
+        physics,
+        physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
+        batch_size=cfg.simulation_batch_size,
+        device=cfg.trainer.device,
+        progress_bar=cfg.trainer.show_progress_bar,
+    )
+    train = PicklableHDF5Dataset(cache, split="train", load_physics_generator_params=True)
+    test = PicklableHDF5Dataset(cache, split="test", load_physics_generator_params=True)
+    return train, test, physics
+
+
+def _given(cfg: DictConfig, scenario: str):
+    spec = OmegaConf.to_container(cfg.dataset, resolve=True)
+    del spec["measurements"]  # ours, not the dataset's
+    data = _instantiate_dataset(OmegaConf.create(spec))
+    train, test = data if isinstance(data, (tuple, list)) else instantiate(cfg.split)(data)
+    physics, _ = build_scenario(cfg.physics, cfg.seed)  # each measurement's params set its mask
+    check_measurements(train, physics, cfg.img_size, scenario, cfg.trainer.device)
+    return train, test, physics
+
+
+def _instantiate_dataset(cfg: DictConfig):
+    try:
+        return instantiate(cfg)
+    except InstantiationException as error:
+        # e.g. fastMRI not prepared, or measurements in another layout: the message says what to do
+        if isinstance(error.__cause__, (FileNotFoundError, InputError)):
+            raise InputError(str(error.__cause__)) from None
+        raise
+
+
+def check_images(dataset, img_size: int) -> None:
+    """Measurements are simulated from images: items must be ``x`` or ``(x, ...)`` with ``x`` a real
+    floating tensor of shape (2, img_size, img_size) (real and imaginary parts)."""
+    first = dataset[0]
+    x = first[0] if isinstance(first, (tuple, list)) else first
+    expected = (2, img_size, img_size)
+    if not isinstance(x, torch.Tensor):
+        raise InputError(
+            f"dataset items must be an image tensor x or a tuple (x, ...), got {type(x).__name__}: "
+            f"return x as a float tensor of shape {expected}"
+        )
+    if not x.dtype.is_floating_point or x.is_complex():
+        raise InputError(
+            f"dataset images are {x.dtype} but must be real floating tensors of shape {expected} "
+            "(real and imaginary parts as 2 channels): convert with torch.view_as_real(x).movedim(-1, 0).float()"
+        )
+    if tuple(x.shape) != expected:
+        raise InputError(
+            f"dataset images are {tuple(x.shape)} but the physics expects {expected} (real/imaginary, H, W): "
+            f"set img_size to the data's size or resize the images"
+        )
+
+
+def fingerprint(dataset) -> str:
+    """SHA-256 of every item's ground truth, measurements and physics parameters (their dtypes,
+    shapes and bytes): two runs with the same fingerprint were scored on the same test set."""
+    digest = hashlib.sha256()
+
+    def add(value) -> None:
+        if isinstance(value, dict):
+            for name in sorted(value):
+                digest.update(name.encode())
+                add(value[name])
+        elif isinstance(value, (tuple, list)):
+            for part in value:
+                add(part)
+        else:
+            tensor = torch.as_tensor(value).detach().cpu().contiguous()
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.numpy().tobytes())
+
+    for index in range(len(dataset)):
+        add(dataset[index])
+    return digest.hexdigest()
+
+
+def loaders(cfg: DictConfig, data: Measurements, streams: RandomStreams) -> tuple[DataLoader, DataLoader | None]:
+    """The training loader (shuffled by the run's ``data_order`` stream) and the test loader (in
+    order; ``None`` without ground truth: there is nothing to score)."""
+    options = loader_options(cfg.trainer)
+    order = streams.register("data_order", torch.Generator())
+    train = DataLoader(data.train, batch_size=cfg.trainer.batch_size, shuffle=True, generator=order, **options)
+    test = DataLoader(data.test, batch_size=cfg.trainer.batch_size, **options) if data.ground_truth else None
+    return train, test

@@ -1,0 +1,62 @@
+"""Workarounds of DeepInverse 0.5 behaviours, in one place, each naming the behaviour it fixes.
+
+They were written for the deepinv versions in ``WRITTEN_FOR`` (pyproject.toml pins the same
+range); importing this module under another version warns, so whoever upgrades deepinv re-checks
+each workaround here against the new version's code and drops those it no longer needs.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import deepinv as dinv
+from deepinv.datasets import HDF5Dataset
+from packaging.specifiers import SpecifierSet
+from torch.utils.data import Dataset
+
+WRITTEN_FOR = SpecifierSet(">=0.5,<0.6")
+
+if dinv.__version__ not in WRITTEN_FOR:
+    warnings.warn(
+        f"ssibench's deepinv workarounds (ssibench/deepinv_compat.py) were written for deepinv {WRITTEN_FOR}, "
+        f"this is {dinv.__version__}: check each one against it",
+        stacklevel=2,
+    )
+
+
+class PicklableHDF5Dataset(Dataset):
+    """deepinv's :class:`~deepinv.datasets.HDF5Dataset`, opened once per process, on its first read.
+
+    Behaviour fixed: deepinv 0.5's ``HDF5Dataset`` opens its h5py file in ``__init__`` and keeps it
+    (and a lambda) on the object, so it cannot be pickled. DataLoader workers that are started by
+    ``spawn`` or ``forkserver`` receive their dataset pickled (the default start method inside
+    joblib's worker processes, and on Linux from Python 3.14): every such run failed with
+    ``TypeError: h5py objects cannot be pickled``. A forked worker would instead share its
+    parent's open HDF5 handle, which h5py does not support. Here the file is opened lazily in each
+    process that reads it, and pickling leaves the open file behind.
+
+    :param path: the HDF5 file, in deepinv's layout (``generate_dataset``).
+    :param kwargs: passed to ``HDF5Dataset`` (``split``, ``load_physics_generator_params``, ...).
+    """
+
+    def __init__(self, path: str | os.PathLike, **kwargs):
+        self.path, self.kwargs = str(path), kwargs
+        dataset = HDF5Dataset(self.path, **self.kwargs)
+        self._length = len(dataset)
+        dataset.close()
+        self._dataset, self._pid = None, None
+
+    def _open(self) -> HDF5Dataset:
+        if self._dataset is None or self._pid != os.getpid():
+            self._dataset, self._pid = HDF5Dataset(self.path, **self.kwargs), os.getpid()
+        return self._dataset
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: int):
+        return self._open()[index]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_dataset": None, "_pid": None}
