@@ -6,15 +6,17 @@ import hydra
 from omegaconf import DictConfig
 
 from ssibench.config_checks import InputError
-from ssibench.run import in_sweep, run
+from ssibench.context import RunContext
+from ssibench.run import run
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
+    context = RunContext.from_hydra(cfg)
     try:
-        run(cfg)
+        run(cfg, context)
     except InputError as error:
-        if in_sweep():
+        if context.sweep:
             raise  # recorded in the job's results.json; the other jobs go on
         sys.exit(f"ssibench: error: {error}")  # one line, exit code 1, no traceback
 

@@ -7,7 +7,11 @@ import time
 import torch
 from omegaconf import OmegaConf
 
+from ssibench import config_schema
+
 __version__ = "0.1.0"
+
+config_schema.register()  # before any config of the loss, physics or trainer groups is composed
 
 
 def _device(name: str = "auto") -> str:

@@ -44,11 +44,11 @@ class Parts:
 
 
 def assemble(cfg: DictConfig, data: Measurements, device: str | torch.device) -> Parts:
-    """Instantiate the run's parts on ``device``, register their random streams and seed them.
+    """Instantiate the run's parts on ``device`` and register their random streams.
 
     The global generators are seeded first, so the initial weights depend on the seed alone; then
     every component's own generators are registered under a name that says whose they are
-    (``loss.1.transform.rng``) and seeded from the run's seed and that name.
+    (``loss.1.transform.rng``), which seeds each from the run's seed and that name.
     """
     device = torch.device(device)
     streams = RandomStreams(cfg.seed)
@@ -79,5 +79,4 @@ def assemble(cfg: DictConfig, data: Measurements, device: str | torch.device) ->
     streams.register_module("model", model)
     if discriminator is not None:
         streams.register_module("discriminator", discriminator)
-    streams.seed()
     return Parts(model, losses, optimizer, metrics, streams, device, discriminator, losses_d)

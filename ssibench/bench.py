@@ -2,8 +2,9 @@
 
 A benchmark, not a test. For each loss, the config is composed exactly as ``launch.py`` would
 (Hydra overrides after the options, e.g. ``physics=noisy debug=smoke trainer.device=cuda``), the
-measurements come from the run's cache (``prepare_measurements``) and each configuration's trainer
-from ``build_trainer``, so what is timed is what a run trains.
+measurements come from the run's data pipeline (its cache), and every trainer, the bare one too, is
+built from the run's own parts (``assemble``; ours through ``build_trainer``), so what is timed is
+what a run trains.
 
 What is measured: one *step* is one call of the trainer's own ``Trainer.step`` on one training
 batch: fetching the batch from the DataLoader (the *data time*, timed around ``get_samples``), the
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import platform
 import resource
 import statistics
 import sys
@@ -45,11 +45,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, open_dict
 from torch.utils.data import DataLoader
 
+from ssibench.assembly import assemble
+from ssibench.context import RunContext
 from ssibench.data import default_data_dir
 from ssibench.data.measurements import cache_key, simulate_measurements
+from ssibench.data.pipeline import Measurements, loaders, measurements
 from ssibench.precision import PRECISIONS
-from ssibench.run import _skip_reason, build_trainer, make_train_loader, prepare_measurements
+from ssibench.run import skip_reason
 from ssibench.scenarios import build_scenario
+from ssibench.training import build_trainer
+from ssibench.training.cost import device_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = ["loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_fraction", "time_vs_bare"]
@@ -128,21 +133,21 @@ class _Timed:
             self.peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _bare_trainer(cfg: DictConfig, physics, train_data, output_dir: Path):
-    """A plain deepinv Trainer with the run's model, losses and optimizer (fp32, plain DataLoader)."""
-    parts = build_trainer(cfg, physics, DataLoader(train_data, batch_size=cfg.trainer.batch_size), None, output_dir)
+def _bare_trainer(cfg: DictConfig, data: Measurements, device: torch.device):
+    """A plain deepinv Trainer of the run's parts (model, losses, optimizer; fp32, a plain DataLoader)."""
+    parts = assemble(cfg, data, device)
     adversarial = {}
     trainer_class = dinv.Trainer
-    if getattr(parts, "D", None) is not None:
+    if parts.adversarial:
         trainer_class = dinv.training.AdversarialTrainer
-        adversarial = {"D": parts.D, "losses_d": parts.losses_d, "optimizer_step_multi_dataset": False}
+        adversarial = {"D": parts.discriminator, "losses_d": parts.losses_d, "optimizer_step_multi_dataset": False}
     return trainer_class(
         model=parts.model,
-        physics=physics,
+        physics=data.physics,
         optimizer=parts.optimizer,
         losses=parts.losses,
         **adversarial,
-        train_dataloader=DataLoader(train_data, batch_size=cfg.trainer.batch_size, shuffle=True),
+        train_dataloader=DataLoader(data.train, batch_size=cfg.trainer.batch_size, shuffle=True),
         epochs=1,
         device=cfg.trainer.device,
         online_measurements=False,
@@ -169,16 +174,19 @@ def bench_loss(
 ) -> list[dict]:
     """The rows of one loss: the bare-deepinv baseline, then each configuration."""
     cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false"], workdir)
-    reason = _skip_reason(cfg, loss, HydraConfig.get().runtime.choices.get("physics"))
+    context = RunContext.from_hydra(cfg)
+    reason = skip_reason(cfg, context)
     if reason or not cfg.loss.get("losses"):
         print(f"[bench] {loss}: not measured ({reason or 'nothing to train'})", file=sys.stderr)
         return []
-    train_data, _, physics = prepare_measurements(cfg)
+    data = measurements(cfg, context)
     device = torch.device(cfg.trainer.device)
-    timed = {"bare deepinv (fp32)": _Timed(_bare_trainer(cfg, physics, train_data, workdir), device)}
+    timed = {"bare deepinv (fp32)": _Timed(_bare_trainer(cfg, data, device), device)}
     for name, extra, channels_last in configs:
         cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false", *extra], workdir)
-        trainer = build_trainer(cfg, physics, make_train_loader(cfg, train_data), None, workdir)
+        parts = assemble(cfg, data, device)
+        train_loader, _ = loaders(cfg, data, parts.streams)
+        trainer = build_trainer(cfg, parts, data.physics, train_loader, None)
         if channels_last:
             trainer.model.to(memory_format=torch.channels_last)
         timed[name] = _Timed(trainer, device)
@@ -226,12 +234,10 @@ def cache_seconds(overrides: list[str], batch_sizes: list[int], workdir: Path) -
 
 def machine(device: str) -> str:
     """The machine in words, for the table's caption."""
-    if torch.device(device).type == "cuda":
-        return f"{torch.cuda.get_device_name(torch.device(device))}, torch {torch.__version__}"
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
-    return f"{model or platform.processor()} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device_model(device)}, torch {torch.__version__}"
+    return f"{device_model(device)} CPU, {torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def table_rows(rows: list[dict]) -> list[str]:

@@ -4,7 +4,8 @@ A run keeps ``ckp_last.pth.tar`` (newest), ``ckp_previous.pth.tar`` (the one bef
 when the newest is unreadable) and ``ckp_best.pth.tar`` in ``<run>/checkpoints/``. Every file is
 written to a temporary name and renamed, so a kill never leaves a partial file under a real name,
 and every read uses ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain data,
-never code.
+never code. What a checkpoint holds is the trainer's to say (:mod:`ssibench.training.trainer`); this
+module reads and writes the files and decides where training starts.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import random
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ssibench.atomic_files import atomic_path
 from ssibench.config_checks import InputError
@@ -26,16 +26,6 @@ from ssibench.folders import RunDir
 LAST = "ckp_last.pth.tar"
 PREVIOUS = "ckp_previous.pth.tar"
 BEST = "ckp_best.pth.tar"
-
-# Config entries that may change between a run and its resumption without changing what it computes:
-# where files go, logging, the device and loader workers, how long to train and how often to save.
-_NOT_COMPARED = {
-    *("paths", "logger", "hydra", "resume", "ckpt", "epochs", "only", "figure_slice"),
-    *("trainer.device", "trainer.jobs_per_gpu", "trainer.num_workers", "trainer.show_progress_bar"),
-    *("trainer.ckp_interval", "trainer.eval_interval", "trainer.pin_memory", "trainer.persistent_workers"),
-    "trainer.worker_start_method",
-    "simulation_batch_size",
-}
 
 
 class CheckpointError(InputError):
@@ -67,13 +57,7 @@ def read(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"checkpoint {path} does not exist: give the path of a run's checkpoints/*.pth.tar")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (
-        RuntimeError,
-        pickle.UnpicklingError,
-        EOFError,
-        OSError,
-        ValueError,
-    ) as error:
+    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({first})") from None
     if not isinstance(state, dict) or "state_dict" not in state:
@@ -83,29 +67,8 @@ def read(path: str | os.PathLike, map_location="cpu") -> dict:
 
 def latest(folder: str | os.PathLike) -> Path | None:
     """The newest readable checkpoint of a run (last, else previous), skipping a damaged one."""
-    for name in (LAST, PREVIOUS):
-        path = Path(folder) / name
-        if path.exists():
-            try:
-                read(path)
-                return path
-            except CheckpointError as error:
-                print(f"[ssibench] skipping a damaged checkpoint: {error}")
-    return None
-
-
-def comparable_config(cfg: DictConfig) -> dict:
-    """The part of a run's config that determines its results, unresolved (``${trainer.device}``
-    stays as written, so a CPU run can resume on a GPU)."""
-    config = OmegaConf.to_container(cfg, resolve=False)
-    for key in _NOT_COMPARED:
-        *parents, leaf = key.split(".")
-        node = config
-        for parent in parents:
-            node = node.get(parent, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return config
+    found = CheckpointStore(Path(folder)).latest()
+    return found[0] if found else None
 
 
 def config_differences(stored: dict, current: dict, prefix: str = "") -> list[str]:
@@ -116,12 +79,17 @@ def config_differences(stored: dict, current: dict, prefix: str = "") -> list[st
         if isinstance(a, dict) and isinstance(b, dict):
             out += config_differences(a, b, f"{prefix}{key}.")
         elif a != b:
-            out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+            out.append(f"{prefix}{key}: {_shown(a)} -> {_shown(b)}")
     return out
 
 
+def _shown(value) -> str:
+    """A config value as written: a float field given 6 holds 6.0, shown as 6."""
+    return json.dumps(int(value) if isinstance(value, float) and value.is_integer() else value)
+
+
 def check_same_run(
-    stored_json: str | None,
+    stored: dict | str | None,
     current: dict,
     what: str,
     keys: tuple[str, ...] | None = None,
@@ -129,9 +97,10 @@ def check_same_run(
 ) -> None:
     """Refuse ``what`` (a checkpoint or results) made with another config; ``keys`` limits the check
     to those top-level entries (e.g. only ``model`` and ``loss`` for a warm start)."""
-    if stored_json is None:
+    if stored is None:
         return
-    stored = json.loads(stored_json)
+    if isinstance(stored, str):  # checkpoints of ssibench 0.1.0 hold the config as JSON
+        stored = json.loads(stored)
     if keys is not None:
         stored, current = {k: stored.get(k) for k in keys}, {k: current.get(k) for k in keys}
     differences = config_differences(stored, current)
@@ -140,41 +109,63 @@ def check_same_run(
         raise CheckpointError(f"{what} was made with another config ({shown}): {hint}")
 
 
-def capture_random_state(generators: list[torch.Generator], loaders) -> dict:
-    """Every random stream a resumed run must continue: torch (CPU, CUDA), numpy and Python's
-    global ones, the components' own generators and the data order of the loaders."""
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        # numpy's key array as a tensor: weights_only checkpoints hold no numpy objects
-        "numpy": (
-            np_state[0],
-            torch.from_numpy(np_state[1].astype(np.int64)),
-            *np_state[2:],
-        ),
-        "python": random.getstate(),
-        "generators": [g.get_state() for g in generators],
-        "data_order": [loader.generator.get_state() for loader in loaders if loader.generator is not None],
-    }
+@dataclass(frozen=True)
+class Start:
+    """The checkpoint training starts from, read and checked before the trainer is built.
+
+    :param state: the checkpoint's content.
+    :param path: its file.
+    :param resume: the run's own checkpoint (everything is restored: histories, random streams,
+        cost) rather than a user's ``ckpt=`` (a warm start: weights, optimizer and epoch only).
+    """
+
+    state: dict
+    path: Path
+    resume: bool
+
+    def error(self, message: str) -> CheckpointError:
+        return CheckpointError(f"checkpoint {self.path} {message}")
 
 
-def restore_random_state(state: dict, generators: list[torch.Generator], loaders) -> None:
-    # RNG states are CPU byte tensors, whatever device the checkpoint was mapped to.
-    torch.set_rng_state(state["torch"].cpu())
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-    name, keys, *rest = state["numpy"]
-    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), *rest))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if len(state["generators"]) != len(generators):
-        raise CheckpointError(
-            f"the checkpoint has {len(state['generators'])} random generators, this run {len(generators)}: "
-            "it was made by another loss or scenario"
-        )
-    for generator, saved in zip(generators, state["generators"]):
-        generator.set_state(saved.cpu())
-    with_generator = [loader for loader in loaders if loader.generator is not None]
-    for loader, saved in zip(with_generator, state["data_order"]):
-        loader.generator.set_state(saved.cpu())
+@dataclass(frozen=True)
+class CheckpointStore:
+    """A run's checkpoint folder: the only place checkpoint files are written and read."""
+
+    folder: Path
+
+    def write(self, state: dict, periodic: bool) -> Path:
+        """Periodic checkpoints become ``ckp_last`` (the one it replaces ``ckp_previous``), others ``ckp_best``."""
+        path = self.folder / (LAST if periodic else BEST)
+        save_atomically(state, path, keep_previous=periodic)
+        return path
+
+    def has_any(self) -> bool:
+        return any(self.folder.glob("*.pth.tar"))
+
+    def latest(self) -> tuple[Path, dict] | None:
+        """The newest readable checkpoint and its content (last, else previous), skipping a damaged one."""
+        for name in (LAST, PREVIOUS):
+            path = self.folder / name
+            if path.exists():
+                try:
+                    return path, read(path)
+                except CheckpointError as error:
+                    print(f"[ssibench] skipping a damaged checkpoint: {error}")
+        return None
+
+
+def starting_point(cfg: DictConfig, store: CheckpointStore | None, identity: dict) -> Start | None:
+    """Where a run's training starts: its own newest checkpoint (``resume=true``), else the user's
+    ``ckpt=`` (its model and loss must be this run's; another scenario or seed is fine), else scratch.
+    A wrong ``ckpt=`` fails here, in one line, before anything is trained."""
+    given = read(cfg.ckpt) if cfg.ckpt is not None else None
+    found = store.latest() if cfg.resume and store is not None else None
+    if found is not None:
+        path, state = found
+        check_same_run(state.get("config"), identity, f"checkpoint {path}")
+        return Start(state, path, resume=True)
+    if given is not None:
+        hint = "give a checkpoint of this loss= and model, or choose those it was made with"
+        check_same_run(given.get("config"), identity, f"ckpt {cfg.ckpt}", keys=("model", "loss"), hint=hint)
+        return Start(given, Path(cfg.ckpt), resume=False)
+    return None

@@ -30,7 +30,7 @@ def check_config(cfg: DictConfig) -> None:
             raise InputError(f"{key} must be an integer >= {minimum}, got {value!r}")
     physics = cfg.physics
     if physics.get("acceleration") is not None and not physics.acceleration > 1:
-        raise InputError(f"physics.acceleration must be > 1 (undersampling), got {physics.acceleration}")
+        raise InputError(f"physics.acceleration must be > 1 (undersampling), got {physics.acceleration:g}")
     if physics.get("sigma") is not None and not physics.sigma >= 0:
         raise InputError(f"physics.sigma is a noise level and must be >= 0, got {physics.sigma}")
     if physics.get("coils") is not None and not (_is_int(physics.coils) and physics.coils >= 1):

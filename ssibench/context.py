@@ -23,7 +23,7 @@ def identifying_config(cfg: DictConfig) -> dict:
     """The part of a run's config that determines its results, unresolved (``${trainer.device}``
     stays as written, so a CPU run can resume on a GPU). Checkpoints and results.json hold it, and a
     re-run is checked against it."""
-    config = OmegaConf.to_container(cfg, resolve=False)
+    config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     for key in _NOT_IDENTIFYING:
         *parents, leaf = key.split(".")
         node = config

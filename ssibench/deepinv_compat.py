@@ -60,3 +60,11 @@ class PicklableHDF5Dataset(Dataset):
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_dataset": None, "_pid": None}
+
+
+def record_single_generator_term(trainer, loss) -> None:
+    """Behaviour fixed: deepinv 0.5's ``AdversarialTrainer.compute_loss`` updates the meters of the
+    generator's loss terms only when there are several, so a single term stayed 0 in the curves
+    (``metrics.csv``, W&B). Call after its training step with the step's total generator loss."""
+    if len(trainer.losses) == 1:
+        trainer.logs_losses_train[0].update(float(loss.detach()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -34,15 +35,31 @@ class RandomStreams:
 
     def __init__(self, seed: int):
         self.run_seed = seed
-        self.generators: dict[str, torch.Generator] = {}
+        self._current: dict[str, Callable[[], torch.Generator]] = {}  # name -> the generator it is now
+
+    @property
+    def generators(self) -> dict[str, torch.Generator]:
+        """Each stream's generator as its owner holds it now."""
+        return {name: current() for name, current in self._current.items()}
 
     def register(self, name: str, generator: torch.Generator) -> torch.Generator:
-        """Add ``generator`` under ``name`` (a generator shared by several components is registered once)."""
-        if name in self.generators or name in self.GLOBAL:
-            raise ValueError(f"random stream {name!r} is registered twice")
-        if not any(generator is known for known in self.generators.values()):
-            self.generators[name] = generator
+        """Add ``generator`` under ``name`` and seed it."""
+        self._add(name, lambda: generator)
         return generator
+
+    def register_attribute(self, name: str, owner, attribute: str) -> None:
+        """Add the generator ``owner.<attribute>`` under ``name`` and seed it. The stream follows the
+        attribute, not the object: deepinv 0.5's noise models replace their ``rng`` with a copy at
+        every draw (``NoiseModel.forward`` calls ``self.to(x.device)``, which makes a new generator)."""
+        self._add(name, lambda: getattr(owner, attribute))
+
+    def _add(self, name: str, current: Callable[[], torch.Generator]) -> None:
+        if name in self._current or name in self.GLOBAL:
+            raise ValueError(f"random stream {name!r} is registered twice")
+        if any(current() is known for known in self.generators.values()):
+            return  # shared by several components: registered, and seeded, once, by the first name found
+        self._current[name] = current
+        self.seed([name])
 
     def register_module(self, prefix: str, module) -> None:
         """Register every generator held by ``module`` and its sub-modules (deepinv's losses,
@@ -51,16 +68,16 @@ class RandomStreams:
         for path, part in parts:
             for attribute, value in sorted(vars(part).items()):
                 if isinstance(value, torch.Generator):
-                    self.register(f"{path}.{attribute}", value)
+                    self.register_attribute(f"{path}.{attribute}", part, attribute)
 
     def names(self) -> list[str]:
-        return list(self.generators)
+        return list(self._current)
 
     def seed(self, names: list[str] | None = None) -> None:
-        """Seed the named streams (all when ``None``) from the run's seed; global ones are seeded by
-        :meth:`seed_globals`. Each generator keeps its device."""
+        """Seed the named streams (all when ``None``) again from the run's seed, as when they were
+        registered; the global ones are seeded by :meth:`seed_globals`. Each generator keeps its device."""
         for name in self.names() if names is None else names:
-            self.generators[name].manual_seed(stream_seed(self.run_seed, name))
+            self._current[name]().manual_seed(stream_seed(self.run_seed, name))
 
     def seed_globals(self) -> None:
         torch.manual_seed(self.run_seed)  # also seeds every CUDA device
@@ -81,8 +98,8 @@ class RandomStreams:
     def load_state_dict(self, state: dict) -> None:
         """Restore :meth:`state_dict`; the streams must be those of the run that saved it."""
         saved = state["generators"]
-        if set(saved) != set(self.generators):
-            missing, extra = sorted(set(self.generators) - set(saved)), sorted(set(saved) - set(self.generators))
+        if set(saved) != set(self._current):
+            missing, extra = sorted(set(self._current) - set(saved)), sorted(set(saved) - set(self._current))
             raise ValueError(
                 f"the checkpoint's random streams differ from this run's (missing {missing}, unknown {extra}): "
                 "it was made by another loss or scenario"

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssibench.config_checks import InputError
 
+
 def figure_index(index: int | None, n_test: int) -> int:
     """The test image of the figure: ``index``, or the middle one when ``None``."""
     if index is None:

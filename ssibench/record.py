@@ -8,7 +8,6 @@ run that finished.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import asdict, dataclass, field, replace
 
 import deepinv as dinv
@@ -64,6 +63,10 @@ class RunHeader:
             device=str(cfg.trainer.device),
             config=context.identity,
         )
+
+    def on_device(self, device: str) -> RunHeader:
+        """The same header, naming the device the run was given (``cuda:<i>`` for a GPU slot)."""
+        return replace(self, device=device)
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,6 @@ class RunRecord:
             out["test_set"] = self.test_set
         return out
 
-    def on_device(self, device: str) -> RunRecord:
-        """The same record, naming the device the run was given (``cuda:<i>`` for a GPU slot)."""
-        return replace(self, header=replace(self.header, device=device))
-
     def one_line(self, run_dir: RunDir) -> str:
         """The summary a run prints last."""
         results = self.to_dict()
@@ -207,9 +206,3 @@ def write_record(run_dir: RunDir, record: RunRecord) -> dict:
     results_io.write(run_dir.results, results)
     return results
 
-
-def finish_wandb(exit_code: int) -> None:
-    """End this process's W&B run, if it has one (else the next job of a sweep worker logs into it)."""
-    wandb = sys.modules.get("wandb")  # only if this run imported it
-    if wandb is not None and wandb.run is not None:
-        wandb.finish(exit_code=exit_code)

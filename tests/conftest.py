@@ -16,6 +16,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 
+import ssibench  # noqa: F401  registers the config groups' schemas before anything is composed
+
 # pytest-xdist runs one worker per core: one thread each (and in the runs they launch), not one per core each.
 if "PYTEST_XDIST_WORKER" in os.environ:
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -80,6 +82,26 @@ def make_cfg(tmp_path, data_dir):
     GlobalHydra.instance().clear()
 
 
+def trainer_for(cfg, batches=None, output_dir: Path | None = None):
+    """The trainer a run of ``cfg`` builds (its measurements, parts, checkpoint folder in ``output_dir``
+    and starting point: a ``ckpt=`` is loaded), without training; ``batches(train_data)`` replaces
+    its training loader (e.g. one batch, or data made to misbehave)."""
+    from ssibench.assembly import assemble
+    from ssibench.checkpoints import CheckpointStore, starting_point
+    from ssibench.context import identifying_config
+    from ssibench.data.pipeline import loaders, measurements
+    from ssibench.folders import RunDir
+    from ssibench.training import build_trainer
+
+    data = measurements(cfg)
+    parts = assemble(cfg, data, cfg.trainer.device)
+    train_loader = batches(data.train) if batches is not None else loaders(cfg, data, parts.streams)[0]
+    store = CheckpointStore(RunDir(output_dir).checkpoints) if output_dir is not None else None
+    identity = identifying_config(cfg)
+    start = starting_point(cfg, store, identity)
+    return build_trainer(cfg, parts, data.physics, train_loader, None, store, start, identity)
+
+
 def run_forked(target, args_per_process: list[tuple], timeout: float = 600) -> list:
     """Start one forked process per ``args`` at once (the imports are already done), each calling
     ``target(*args, report)`` with a queue it puts its findings on; return them, after checking
@@ -112,6 +134,7 @@ def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subpr
         [sys.executable, str(ROOT / "launch.py"), *args],
         cwd=cwd,
         env=launch_env(data_dir),
+        stdin=subprocess.DEVNULL,  # as in a batch job: nothing may wait for input
         capture_output=True,
         text=True,
         timeout=timeout,

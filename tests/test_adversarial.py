@@ -6,7 +6,9 @@ import csv
 
 import pytest
 import torch
+from conftest import trainer_for
 from deepinv.physics import MRI, MultiCoilMRI
+from torch.utils.data import DataLoader
 
 from ssibench.losses.adversarial import (
     MultiOperatorAdversarialDiscriminatorLoss,
@@ -14,8 +16,7 @@ from ssibench.losses.adversarial import (
 )
 from ssibench.losses.uair import UAIRDiscriminatorLoss, UAIRGeneratorLoss
 from ssibench.models.discriminator import SkipConvDiscriminator
-from ssibench.run import build_trainer, prepare_measurements, run
-from torch.utils.data import DataLoader
+from ssibench.run import run
 
 
 def _mask(seed, size=16):
@@ -106,15 +107,14 @@ def test_uair_discriminator_sees_acquired_data_as_real():
 @pytest.mark.parametrize("loss", ["adversarial", "uair"])
 def test_checkpoints_hold_and_restore_the_discriminator(loss, make_cfg, tmp_path):
     cfg = make_cfg(f"loss={loss}")
-    train_data, test_data, physics = prepare_measurements(cfg)
-    loader = DataLoader(train_data, batch_size=4)
-    trainer = build_trainer(cfg, physics, loader, None, tmp_path / "train")
+    batches = lambda train: DataLoader(train, batch_size=4)
+    trainer = trainer_for(cfg, batches, tmp_path / "train")
     trainer.train()
     ckpt = tmp_path / "train" / "checkpoints" / "ckp_last.pth.tar"
     saved = torch.load(ckpt, weights_only=True)["state_dict_D"]
     assert all(torch.equal(saved[k], v) for k, v in trainer.D.state_dict().items())
 
-    restored = build_trainer(make_cfg(f"loss={loss}", "epochs=0", f"ckpt={ckpt}"), physics, loader, None, tmp_path / "eval")
+    restored = trainer_for(make_cfg(f"loss={loss}", "epochs=0", f"ckpt={ckpt}"), batches, tmp_path / "eval")
     fresh_D = {k: v.clone() for k, v in restored.D.state_dict().items()}
     assert any(not torch.equal(fresh_D[k], saved[k]) for k in saved)  # a new run starts from a new D
     restored.setup_train(train=False)

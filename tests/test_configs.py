@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import CONF, runnable
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf.errors import MissingMandatoryValue
 
-from conftest import CONF, runnable
 from ssibench.scenarios import build_scenario
 
 CHOICES = sorted(
@@ -112,3 +112,29 @@ def test_device_auto_resolves_once_for_every_object(make_cfg):
     assert cfg.trainer.device == expected
     assert cfg.physics.operator.device == cfg.physics.generator.device == expected
     assert make_cfg("trainer.device=cpu").physics.generator.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    "override,named",
+    [
+        ("loss.requries=[noise]", "requries"),  # a key the loss schema lacks
+        ("loss.requires=[nosie]", "nosie"),  # not a capability a scenario can provide
+        ("loss.supervised=maybe", "supervised"),
+        ("physics.coils=many", "coils"),
+        ("physics.acceleraton=8", "acceleraton"),
+        ("trainer.batch_size=four", "batch_size"),
+    ],
+)
+def test_a_mistyped_loss_physics_or_trainer_key_fails_at_composition(override, named, make_cfg):
+    with pytest.raises(Exception, match=named) as error:
+        make_cfg(override)
+    assert type(error.value).__module__.startswith(("hydra", "omegaconf"))  # Hydra's message, before any run
+
+
+def test_a_loss_file_with_a_mistyped_key_fails_at_composition(make_cfg, tmp_path):
+    (tmp_path / "loss").mkdir()
+    (tmp_path / "loss" / "typo.yaml").write_text(
+        "defaults:\n  - /schema/loss@_here_\n  - _self_\nlabel: Typo\nrequries: [noise]\nlosses: []\n"
+    )
+    with pytest.raises(Exception, match="requries"):
+        make_cfg(f"hydra.searchpath=[file://{tmp_path}]", "loss=typo")

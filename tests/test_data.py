@@ -6,13 +6,12 @@ import json
 
 import pytest
 import torch
-
 from conftest import run_forked
 
 from ssibench.data.measurements import cache_key, cache_path
-from ssibench.folders import DataDir
 from ssibench.data.mni152 import build_mni152_slices, mni152_slices
 from ssibench.data.splits import random_split, slab_split
+from ssibench.folders import DataDir
 
 
 def test_mni152_is_deterministic_and_normalised(tmp_path):
@@ -115,13 +114,14 @@ def _ask_for_cache(data_dir: str, output_dir: str, report) -> None:
     import io
 
     from conftest import compose_cfg
-    from ssibench.run import prepare_measurements
+
+    from ssibench.data.pipeline import measurements
 
     torch.set_num_threads(1)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         cfg = compose_cfg("debug=smoke", "physics=multicoil", data_dir=data_dir, output_dir=output_dir)
-        prepare_measurements(cfg)
+        measurements(cfg)
     path = cache_path(DataDir(cfg.paths.data_dir), cache_key(cfg))
     report.put((printed.getvalue(), hashlib.sha256(path.read_bytes()).hexdigest()))
 
@@ -137,10 +137,10 @@ def test_eight_processes_asking_for_one_new_cache_share_it(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncated", "other parameters"])
 def test_a_damaged_or_foreign_cache_is_rebuilt_not_used(damage, make_cfg, tmp_path, capsys):
-    from ssibench.run import prepare_measurements
+    from ssibench.data.pipeline import measurements
 
     cfg = make_cfg("physics=single", f"paths.data_dir={tmp_path / 'data'}")
-    prepare_measurements(cfg)
+    measurements(cfg)
     path = cache_path(DataDir(tmp_path / "data"), cache_key(cfg))
     good = path.read_bytes()
     if damage == "truncated":
@@ -151,6 +151,6 @@ def test_a_damaged_or_foreign_cache_is_rebuilt_not_used(damage, make_cfg, tmp_pa
         record["key"]["physics"]["acceleration"] = 4
         sidecar.write_text(json.dumps(record))
     capsys.readouterr()
-    train, _, _ = prepare_measurements(cfg)
+    train = measurements(cfg).train
     assert "rebuilding" in capsys.readouterr().out
     assert len(train) > 0 and path.read_bytes() == good  # the same simulation, made again

@@ -8,15 +8,15 @@ import pickle
 
 import pytest
 import torch
+from conftest import assert_ok, launch
 from torch.utils.data import DataLoader
 
-from conftest import assert_ok, launch
 from ssibench import results as results_io
 from ssibench.data.fastmri import fastmri_slices
 from ssibench.data.measured import hdf5_measurements
 from ssibench.data.mni152 import mni152_slices
+from ssibench.data.pipeline import measurements
 from ssibench.data.splits import random_split, slab_split
-from ssibench.run import prepare_measurements
 
 
 def _same_items(a, b) -> None:
@@ -49,7 +49,8 @@ def test_image_datasets_and_their_splits_survive_pickling(tmp_path):
 
 @pytest.mark.parametrize("physics", ["mri", "multicoil"])
 def test_measurement_caches_and_given_measurements_survive_pickling(physics, make_cfg):
-    train, test, _ = prepare_measurements(make_cfg(f"physics={physics}", "trainer.device=cpu"))
+    data = measurements(make_cfg(f"physics={physics}", "trainer.device=cpu"))
+    train, test = data.train, data.test
     for dataset in (train, test):
         copy = _round_trip(dataset)
         _round_trip(copy)  # a copy that has read (opened its file) pickles again
@@ -60,7 +61,7 @@ def test_measurement_caches_and_given_measurements_survive_pickling(physics, mak
 
 @pytest.mark.parametrize("start_method", ["spawn", "forkserver"])
 def test_workers_started_by_spawn_or_forkserver_read_the_cache(start_method, make_cfg):
-    train, _, _ = prepare_measurements(make_cfg("trainer.device=cpu"))
+    train = measurements(make_cfg("trainer.device=cpu")).train
     expected = list(DataLoader(train, batch_size=3))
     loader = DataLoader(train, batch_size=3, num_workers=2, multiprocessing_context=start_method)
     got = list(loader)

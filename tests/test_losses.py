@@ -6,15 +6,14 @@ import inspect
 
 import pytest
 import torch
+from conftest import SCENARIOS, SELF_SUPERVISED, runnable, trainer_for
 from deepinv.physics import MRI, MultiCoilMRI
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 
-from conftest import SCENARIOS, SELF_SUPERVISED, runnable
 from ssibench.losses.measurement_consistency import AdjointMCLoss
 from ssibench.losses.multi_operator_consistency import MOConsistencyLoss
 from ssibench.losses.splitting_consistency import SplittingConsistencyLoss
-from ssibench.run import build_trainer, prepare_measurements
 from ssibench.scenarios import build_scenario
 
 GUARDED = [(loss, physics) for loss in SELF_SUPERVISED for physics in SCENARIOS if runnable(loss, physics)]
@@ -165,9 +164,7 @@ class _NaNTruth(Dataset):
 def test_training_with_nan_ground_truth_stays_finite(loss, physics, make_cfg, tmp_path):
     """A real training epoch (deepinv Trainer, the run's data and loss) where every x is NaN."""
     cfg = make_cfg(f"loss={loss}", f"physics={physics}")
-    train_data, _, physics_op = prepare_measurements(cfg)
-    loader = DataLoader(_NaNTruth(train_data), batch_size=cfg.trainer.batch_size)
-    trainer = build_trainer(cfg, physics_op, loader, None, tmp_path)
+    trainer = trainer_for(cfg, lambda train: DataLoader(_NaNTruth(train), batch_size=cfg.trainer.batch_size), tmp_path)
     networks = [trainer.model] + ([trainer.D] if getattr(trainer, "D", None) is not None else [])
     before = [[p.detach().clone() for p in net.parameters()] for net in networks]
     trainer.train()  # wraps the model for splitting/R2R losses: same parameters, same order
@@ -185,8 +182,7 @@ def test_the_leak_guard_catches_a_loss_that_reads_the_ground_truth(make_cfg, tmp
     cfg = make_cfg("loss=sup")
     x_net = torch.rand(1, 2, 8, 8)
     assert not torch.isfinite(instantiate(cfg.loss.losses[0])(x=torch.full_like(x_net, float("nan")), x_net=x_net)).all()
-    train_data, _, physics_op = prepare_measurements(cfg)
-    trainer = build_trainer(cfg, physics_op, DataLoader(_NaNTruth(train_data), batch_size=4), None, tmp_path)
+    trainer = trainer_for(cfg, lambda train: DataLoader(_NaNTruth(train), batch_size=4), tmp_path)
     with pytest.raises(AttributeError):
         trainer.train()
 

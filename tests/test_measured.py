@@ -11,13 +11,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import EXAMPLES, SELF_SUPERVISED, runnable
+
 from ssibench import results as results_io
 from ssibench.config_checks import InputError
 from ssibench.data.measurements import cache_key, cache_path
+from ssibench.data.pipeline import measurements
 from ssibench.folders import DataDir
-from ssibench.run import prepare_measurements, run
+from ssibench.run import run
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def measurement_file(make_cfg, tmp_path):
 
     def make(physics: str = "mri", ground_truth: bool = False) -> Path:
         cfg = make_cfg(f"physics={physics}", output_dir=tmp_path / "simulate")
-        prepare_measurements(cfg)
+        measurements(cfg)
         path = tmp_path / f"{physics}-{'x' if ground_truth else 'no-x'}.h5"
         shutil.copy(cache_path(DataDir(cfg.paths.data_dir), cache_key(cfg)), path)
         if not ground_truth:
@@ -79,7 +80,7 @@ def test_the_oracle_is_refused_without_ground_truth(measurement_file, make_cfg, 
 def test_measurements_of_another_scenario_are_refused(measurement_file, make_cfg):
     path = measurement_file("mri")
     with pytest.raises(ValueError, match=r"measurements are \(2, 32, 32\) but physics=multicoil .* makes \(2, 4, 32, 32\)"):
-        prepare_measurements(make_cfg("physics=multicoil", "dataset=measurements", f"dataset.path={path}"))
+        measurements(make_cfg("physics=multicoil", "dataset=measurements", f"dataset.path={path}"))
 
 
 def test_ground_truth_for_some_test_images_only_is_refused(measurement_file, make_cfg):
@@ -92,12 +93,12 @@ def test_ground_truth_for_some_test_images_only_is_refused(measurement_file, mak
 
 def test_a_file_that_is_not_measurements_is_refused(measurement_file, make_cfg, tmp_path):
     with pytest.raises(InputError, match="nope.h5 not found: set dataset.path"):
-        prepare_measurements(make_cfg("dataset=measurements", f"dataset.path={tmp_path / 'nope.h5'}"))
+        measurements(make_cfg("dataset=measurements", f"dataset.path={tmp_path / 'nope.h5'}"))
     path = measurement_file()
     with h5py.File(path, "a") as f:
         del f["y_test"]
     with pytest.raises(InputError, match="has no y_test: measurements must be in deepinv's HDF5Dataset layout"):
-        prepare_measurements(make_cfg("dataset=measurements", f"dataset.path={path}"))
+        measurements(make_cfg("dataset=measurements", f"dataset.path={path}"))
 
 
 def test_a_measurement_dataset_class_is_split_and_trained(make_cfg, monkeypatch, data_dir):

@@ -8,15 +8,14 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from conftest import LOSSES, runnable, trainer_for
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Subset
 
-from conftest import LOSSES, runnable
 from ssibench.data.loader import loader_options
 from ssibench.data.measurements import cache_key, simulate_measurements
 from ssibench.precision import WatchedGradScaler, learned_networks
-from ssibench.run import build_trainer, prepare_measurements
 from ssibench.scenarios import build_scenario
 
 TRAINED = [loss for loss in LOSSES if loss != "zero_filled"]
@@ -24,9 +23,8 @@ TRAINED = [loss for loss in LOSSES if loss != "zero_filled"]
 
 def _one_batch_trainer(make_cfg, tmp_path, *overrides):
     cfg = make_cfg(*overrides)
-    train_data, _, physics = prepare_measurements(cfg)
-    loader = DataLoader(Subset(train_data, range(cfg.trainer.batch_size)), batch_size=cfg.trainer.batch_size)
-    return build_trainer(cfg, physics, loader, None, tmp_path)
+    batch = cfg.trainer.batch_size
+    return trainer_for(cfg, lambda train: DataLoader(Subset(train, range(batch)), batch_size=batch), tmp_path)
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

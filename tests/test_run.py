@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
-
 from conftest import LOSSES, SCENARIOS, assert_ok, launch, runnable
+
 from ssibench import results as results_io
 from ssibench.config_checks import InputError
 from ssibench.run import run
@@ -158,3 +159,14 @@ def test_every_trained_run_writes_its_curves(make_cfg, tmp_path):
     assert {"train/MCLoss", "train/EILoss", "eval/PSNR", "eval/SSIM"} <= set(rows[0])
     assert all(float(r["train/EILoss"]) >= 0 for r in rows)
     assert rows[0]["eval/PSNR"] and not rows[1]["eval/PSNR"] and rows[2]["eval/PSNR"]  # epochs 0 and the last
+
+
+def test_output_to_a_file_is_one_line_per_epoch_and_the_summary(tmp_path, data_dir):
+    proc = launch("debug=smoke", "loss=mc", "epochs=3", "trainer.device=cpu", "hydra.run.dir=run", cwd=tmp_path, data_dir=data_dir)
+    assert_ok(proc)  # stdout is a pipe here, as in `python launch.py > run.log` or a SLURM job
+    lines = proc.stdout.splitlines()
+    epochs = [line for line in lines if line.startswith("[ssibench] epoch ")]
+    assert [line.split(":")[0] for line in epochs] == [f"[ssibench] epoch {e}/3" for e in (1, 2, 3)]
+    assert all(re.search(r"loss [\d.e+-]+ \| test PSNR [\d.]+ SSIM [\d.]+ \| [\d.]+ s$", line) for line in epochs), epochs
+    assert lines[-1].startswith("[ssibench] loss=mc physics=mri seed=0: PSNR")
+    assert "\r" not in proc.stdout + proc.stderr and "it/s" not in proc.stdout + proc.stderr  # no progress bars

@@ -42,12 +42,14 @@ def read_records(path: str | Path) -> list:
 
 
 def run_summary(path: str | Path) -> dict:
-    """The run's name, group and the set of metric names it logged to its history."""
-    info = {"name": None, "group": None, "history_keys": set()}
+    """The run's name, group and the sets of metric names it logged to its history and its summary."""
+    info = {"name": None, "group": None, "history_keys": set(), "summary_keys": set()}
     for record in read_records(path):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             info["name"], info["group"] = record.run.display_name, record.run.run_group
         elif kind == "history":
             info["history_keys"].update(item.key or "/".join(item.nested_key) for item in record.history.item)
+        elif kind == "summary":
+            info["summary_keys"].update(item.key or item.nested_key[0] for item in record.summary.update)
     return info

@@ -39,9 +39,9 @@ def cache_key(cfg: DictConfig) -> dict:
     """Everything that determines the simulated measurements of a run."""
     return {
         "format": _FORMAT,
-        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
-        "split": OmegaConf.to_container(cfg.split, resolve=True),
-        "physics": OmegaConf.to_container(cfg.physics, resolve=True),
+        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True),
+        "split": OmegaConf.to_container(cfg.split, resolve=True, enum_to_str=True),
+        "physics": OmegaConf.to_container(cfg.physics, resolve=True, enum_to_str=True),
         "img_size": cfg.img_size,
         "seed": cfg.seed,
     }

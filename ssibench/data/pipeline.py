@@ -18,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from ssibench.config_checks import InputError
+from ssibench.console import progress_bars
+from ssibench.context import RunContext
 from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
@@ -45,22 +47,26 @@ class Measurements:
     test_set: str | None
 
 
-def measurements(cfg: DictConfig, scenario: str = "the scenario") -> Measurements:
+def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurements:
     """The run's train and test measurements and the operator that made them.
 
     Identical for every loss of the same data, split, scenario and seed: simulated once, then read
     from the cache. A dataset config marked ``measurements: true`` gives them as they are (split by
-    ``split=`` unless it comes as a (train, test) pair), never simulated. ``scenario`` names the
-    physics choice in error messages.
+    ``split=`` unless it comes as a (train, test) pair), never simulated. Without a ``context``, it
+    is read from Hydra.
     """
+    context = context or RunContext.from_hydra(cfg)
     if cfg.dataset.get("measurements", False):
-        train, test, physics = _given(cfg, scenario)
+        train, test, physics = _given(cfg, context.choices["physics"])
         ground_truth = has_ground_truth(test)
     else:
         train, test, physics = _simulated(cfg)
         ground_truth = True  # simulated from images
     if cfg.loss.get("supervised", False) and not has_ground_truth([train[0]]):
-        raise InputError("this loss needs ground truth, which the training data lack: choose a self-supervised loss")
+        raise InputError(
+            f"loss={context.choices['loss']} needs ground truth, which the training data lack: "
+            "choose a self-supervised loss"
+        )
     return Measurements(train, test, physics, ground_truth, fingerprint(test) if ground_truth else None)
 
 
@@ -79,7 +85,7 @@ def _simulated(cfg: DictConfig):
         physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
         batch_size=cfg.simulation_batch_size,
         device=cfg.trainer.device,
-        progress_bar=cfg.trainer.show_progress_bar,
+        progress_bar=progress_bars(cfg.trainer.show_progress_bar),
     )
     train = PicklableHDF5Dataset(cache, split="train", load_physics_generator_params=True)
     test = PicklableHDF5Dataset(cache, split="test", load_physics_generator_params=True)

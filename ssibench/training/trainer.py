@@ -1,0 +1,248 @@
+"""deepinv's Trainer for benchmark runs: given everything at construction, resumable exactly, and
+stopped with the reason when training diverges."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import deepinv as dinv
+import torch
+
+from ssibench.checkpoints import CheckpointStore, Start
+from ssibench.console import epoch_line
+from ssibench.deepinv_compat import record_single_generator_term
+from ssibench.precision import WatchedGradScaler, learned_networks, prepare_networks
+from ssibench.random_streams import RandomStreams
+from ssibench.training.cost import CostMeter
+
+
+class TrainingDiverged(RuntimeError):
+    """A training loss or a test metric became NaN or infinite."""
+
+    def __init__(self, epoch: int, what: str):
+        super().__init__(f"{what} at epoch {epoch}")
+        self.epoch = epoch
+
+
+@dataclass
+class BenchmarkTrainer(dinv.Trainer):
+    r"""deepinv's :class:`~deepinv.Trainer` for one benchmark run.
+
+    Beyond deepinv's fields, everything it needs comes through the constructor:
+
+    :param streams: the run's random streams (:mod:`ssibench.random_streams`), saved in every
+        checkpoint and restored with it.
+    :param store: the run's checkpoint folder (``None``: no checkpoints). deepinv's own
+        ``save_path`` stays ``None``: deepinv 0.5 makes a timestamped sub-folder with
+        ``exist_ok=False`` at every ``setup_train``, so two jobs starting in the same second crashed.
+    :param start: the checkpoint training starts from, read and checked before construction: the
+        run's own (a resumption: everything is restored) or a user's ``ckpt=`` (a warm start: the
+        weights, optimizer and epoch). deepinv's ``ckpt_pretrained`` stays ``None`` (it loads with
+        ``weights_only=False``).
+    :param identity: the run's identifying config, saved in every checkpoint.
+    :param precision: the networks' training precision, ``fp32``, ``bf16`` or ``fp16``
+        (:mod:`ssibench.precision`; deepinv's ``mixed_precision`` stays off).
+    :param compile_networks: ``torch.compile`` the networks.
+    :param cost: measures training time, steps and peak memory (over resumptions too).
+    """
+
+    streams: RandomStreams | None = None
+    store: CheckpointStore | None = None
+    start: Start | None = None
+    identity: dict = field(default_factory=dict)
+    precision: str = "fp32"
+    compile_networks: bool = False
+    cost: CostMeter | None = None
+    epoch_lines: bool = False  # print one line per evaluated epoch (where there are no progress bars)
+    history_start: int = field(default=0, init=False)  # the epoch the curves begin at (a warm start's first)
+    _line_seconds: float = field(default=0.0, init=False, repr=False)  # training seconds at the last epoch line
+
+    def __post_init__(self):
+        super().__post_init__()
+        prepare_networks(self._networks(), self.precision, self.compile_networks, self.device.type)
+
+    def _networks(self) -> list[torch.nn.Module]:
+        return learned_networks(self.model)
+
+    def _scaler(self) -> WatchedGradScaler:
+        return WatchedGradScaler(self.device.type, enabled=self.precision == "fp16")
+
+    def setup_train(self, train: bool = True, **kwargs):
+        super().setup_train(train=train, **kwargs)
+        self.scaler = self._scaler()  # deepinv enables its scaler only with its own whole-model autocast
+        if self.start is not None:
+            self._restore(self.start)
+            self.start = None  # applied once; deepinv's test() calls setup_train again
+
+    def train(self):
+        self.cost.start()
+        try:
+            return super().train()
+        finally:
+            self.cost.stop()
+
+    def _checkpoint(self, epoch: int) -> dict:
+        """Everything an exact resumption needs (deepinv's checkpoint lacks the random streams, the
+        grad scalers and the discriminator)."""
+        state = {
+            "epoch": epoch,
+            "state_dict": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict() if self.optimizer else None,
+            "scheduler": self.scheduler.state_dict() if self.scheduler else None,
+            "loss_history": dict(self.loss_history),
+            "eval_loss_history": dict(self.eval_loss_history),
+            "train_metrics_history": dict(self.train_metrics_history),
+            "eval_metrics_history": dict(self.eval_metrics_history),
+            "random_streams": self.streams.state_dict(),
+            "cost": self.cost.state_dict(),
+            "config": self.identity,
+        }
+        for name in self._scaler_names():
+            scaler = getattr(self, name)
+            if scaler.is_enabled():
+                state[name] = scaler.state_dict()
+        if self.wandb_vis:
+            import wandb
+
+            state["wandb_id"] = wandb.run.id
+        return state
+
+    def _scaler_names(self) -> tuple[str, ...]:
+        return ("scaler",)
+
+    def _restore(self, start: Start) -> None:
+        state = start.state
+        try:
+            self.model.load_state_dict(state["state_dict"])
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise start.error(f"does not fit this model ({first})") from None
+        if state.get("optimizer") is not None and self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("scheduler") is not None and self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        for name in self._scaler_names():
+            if state.get(name) is not None:
+                getattr(self, name).load_state_dict(state[name])
+        self.epoch_start = state.get("epoch", -1) + 1
+        self.history_start = self.epoch_start
+        if start.resume:  # the run's own checkpoint: continue every history, stream and cost
+            for name in ("loss_history", "eval_loss_history", "train_metrics_history", "eval_metrics_history"):
+                getattr(self, name).update(state[name])
+            self.streams.load_state_dict(state["random_streams"])
+            self.cost.load_state_dict(state["cost"])
+            self._line_seconds = self.cost.total_seconds()
+            self.history_start = 0
+        print(f"[ssibench] loaded {start.path} (epoch {state.get('epoch', '?')})", flush=True)
+
+    def save_model(self, filename, epoch, state=None):
+        """deepinv asks for ``ckp_<epoch>`` (periodic) and ``ckp_best``; the store keeps the last two
+        periodic ones and the best, each written atomically."""
+        if self.store is None:
+            return
+        periodic = re.fullmatch(r"ckp_\d+\.pth\.tar", str(filename)) is not None
+        self.store.write(self._checkpoint(epoch), periodic=periodic)
+
+    def compute_loss(self, physics, x, y, train: bool = True, epoch: int | None = None, step: bool = False):
+        loss, x_net, logs = super().compute_loss(physics, x, y, train=train, epoch=epoch, step=step)
+        if train:
+            self._count_step(loss, epoch)
+        return loss, x_net, logs
+
+    def _count_step(self, loss, epoch) -> None:
+        if not torch.isfinite(torch.as_tensor(loss)).all():
+            raise TrainingDiverged(epoch, f"the training loss became {float(torch.as_tensor(loss).sum())}")
+        self.cost.step()
+
+    def save_best_model(self, epoch, train_ite, **kwargs):
+        """deepinv calls it after each evaluation during training."""
+        for name, history in self.eval_metrics_history.items():
+            if history and not math.isfinite(history[-1]):
+                raise TrainingDiverged(epoch, f"the test {name} became {history[-1]}")
+        super().save_best_model(epoch, train_ite, **kwargs)
+        if self.epoch_lines:
+            losses = {name: history[-1] for name, history in self.loss_history.items() if history}
+            metrics = {name: history[-1] for name, history in self.eval_metrics_history.items() if history}
+            seconds = self.cost.total_seconds()
+            print(epoch_line(epoch + 1, self.epochs, losses, metrics, seconds - self._line_seconds), flush=True)
+            self._line_seconds = seconds
+
+
+@dataclass
+class AdversarialBenchmarkTrainer(BenchmarkTrainer, dinv.training.AdversarialTrainer):
+    """deepinv's :class:`~deepinv.training.AdversarialTrainer` for one benchmark run: as
+    :class:`BenchmarkTrainer`, with the discriminator D saved, restored and trained in the run's
+    precision (one grad scaler per network in fp16)."""
+
+    def _networks(self) -> list[torch.nn.Module]:
+        return super()._networks() + [self.D]
+
+    def _scaler_names(self) -> tuple[str, ...]:
+        return ("scaler", "scaler_D")
+
+    def setup_train(self, train: bool = True, **kwargs):
+        self.scaler_D = self._scaler()  # before the restore in BenchmarkTrainer.setup_train
+        super().setup_train(train=train, **kwargs)
+
+    def _checkpoint(self, epoch: int) -> dict:
+        return {**super()._checkpoint(epoch), "state_dict_D": self.D.state_dict()}
+
+    def _restore(self, start: Start) -> None:
+        super()._restore(start)
+        if "state_dict_D" in start.state:
+            self.D.load_state_dict(start.state["state_dict_D"])
+
+    def compute_loss(self, physics, x, y, train=True, epoch=None, step=True):
+        if train and self.scaler.is_enabled():
+            loss, x_net, logs = self._scaled_step(physics, x, y, epoch)
+        else:
+            loss, x_net, logs = dinv.training.AdversarialTrainer.compute_loss(
+                self, physics, x, y, train=train, epoch=epoch, step=step
+            )
+            if train:
+                record_single_generator_term(self, loss)
+        if train:
+            self._count_step(loss, epoch)
+        return loss, x_net, logs
+
+    def _scaled_step(self, physics, x, y, epoch):
+        """deepinv's adversarial step (the generator, then D ``step_ratio_D`` times) with each
+        network's losses scaled by its own grad scaler: deepinv 0.5's never scales them, so fp16
+        gradients underflow. Gradient clipping (``grad_clip``) as deepinv's, on unscaled gradients."""
+        logs = {}
+        self.optimizer.G.zero_grad(set_to_none=True)
+        x_net = self.model_inference(y=y, physics=physics)
+        inputs = {"x": x, "x_net": x_net, "y": y, "y_hat": physics.A(x_net), "physics": physics}
+        inputs |= {"model": self.model, "D": self.D, "epoch": epoch}
+        total = self._scaled_terms(self.losses, 0, inputs, logs)
+        self.scaler.scale(total).backward(retain_graph=True)
+        self._clip(self.scaler, self.optimizer.G, self.model)
+        self.scaler.step(self.optimizer.G)
+        self.scaler.update()
+        self.logs_total_loss_train.update(total.item())
+        logs["TotalLoss"] = self.logs_total_loss_train.avg
+        for _ in range(self.step_ratio_D):
+            self.optimizer.D.zero_grad(set_to_none=True)
+            total_d = self._scaled_terms(self.losses_d, len(self.losses), inputs, logs)
+            self.scaler_D.scale(total_d).backward()
+            self._clip(self.scaler_D, self.optimizer.D, self.D)
+            self.scaler_D.step(self.optimizer.D)
+            self.scaler_D.update()
+        return total, x_net, logs
+
+    def _scaled_terms(self, losses, first_meter: int, inputs: dict, logs: dict):
+        total = 0
+        for k, term in enumerate(losses):
+            value = term(**inputs).mean()
+            total = total + value
+            meter = self.logs_losses_train[first_meter + k]
+            meter.update(value.item())
+            logs[type(term).__name__] = meter.avg
+        return total
+
+    def _clip(self, scaler, optimizer, network) -> None:
+        if self.grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(network.parameters(), self.grad_clip)
