@@ -180,7 +180,7 @@ def test_runs_of_one_seed_scored_on_different_test_sets_are_refused(tmp_path, ca
     other = _write(tmp_path, "other", "self-supervised", images + 2, 0, test_set="f" * 64, device="cuda:0")
     out = tmp_path / "refused"
     capsys.readouterr()
-    assert main([str(tmp_path), "--out", str(out)]) == 2
+    assert main([str(tmp_path), "--out", str(out), "--html", str(tmp_path / "site")]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
     for part in ("scenario mri, seed 0", "2 different test sets", f"(1 run: {other})", str(tmp_path / "good-mri-0"),
@@ -188,7 +188,7 @@ def test_runs_of_one_seed_scored_on_different_test_sets_are_refused(tmp_path, ca
                  "re-run them on the same data"):
         assert part in error, part
     assert str(tmp_path / "old-mri-0") not in error and "seed 1" not in error
-    assert not out.exists()  # nothing written
+    assert not out.exists() and not (tmp_path / "site").exists()  # nothing written
 
 
 def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):

@@ -1,9 +1,10 @@
-"""``python -m ssibench.leaderboard <sweep dirs> [--out DIR]`` (also ``ssibench-leaderboard``).
+"""``python -m ssibench.leaderboard <sweep dirs> [--out DIR] [--html SITE]`` (also ``ssibench-leaderboard``).
 
 Builds the tables of every run below the sweep folders and writes ``leaderboard.md``,
 ``leaderboard.csv`` and the figures into the first sweep folder (or ``--out``), prints the
-Markdown. Bad input (no runs, runs of one seed scored on different test sets) ends with one line
-and exit code 2 before anything is written.
+Markdown; ``--html`` also writes the static site. Bad input
+(no runs, runs of one seed scored on different test sets, a folder the site may not replace) ends
+with one line and exit code 2 before anything is written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from ssibench.atomic_files import atomic_path
 from ssibench.leaderboard.csv_table import write_csv
 from ssibench.leaderboard.figures import write_figures
+from ssibench.leaderboard.html_site import SiteError, owned_files, write_site
 from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import collect_runs
 from ssibench.leaderboard.tables import build_tables
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, help="where to write leaderboard.md/.csv and the figures (default: the first sweep folder)"
     )
+    parser.add_argument(
+        "--html", type=Path, metavar="SITE", help="also write a static site (index.html and assets/) into this folder"
+    )
     args = parser.parse_args(argv)
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     if missing:
@@ -43,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return _error(f"no results.json below {', '.join(map(str, args.dirs))}: run a sweep into it first")
     try:
         tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs])
-    except MixedTestSets as error:
+        if args.html is not None:
+            owned_files(args.html)  # refuse a folder the site may not write into before writing anything
+    except (MixedTestSets, SiteError) as error:
         return _error(str(error))
 
     out = args.out or args.dirs[0]
@@ -55,5 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown)
     figures = write_figures(tables, runs, out)
     written = [out / "leaderboard.md", out / "leaderboard.csv", *(path for paths in figures.values() for path in paths)]
+    if args.html is not None:
+        try:
+            written.append(write_site(args.html, tables, figures, args.dirs))
+        except SiteError as error:
+            return _error(str(error))
     print(f"written: {', '.join(str(p) for p in written)}")
     return 0
