@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from conftest import assert_ok, assert_picture, launch
+from wandb_records import log_summary
 from ssibench import results as results_io
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cli import main
@@ -189,6 +191,46 @@ def test_runs_of_one_seed_scored_on_different_test_sets_are_refused(tmp_path, ca
         assert part in error, part
     assert str(tmp_path / "old-mri-0") not in error and "seed 1" not in error
     assert not out.exists() and not (tmp_path / "site").exists()  # nothing written
+
+
+def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-files"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    _write(sweep, "good", "self-supervised", np.linspace(25, 30, 12) + 1, 0, physics="noisy",
+           cost=_cost("cuda", "NVIDIA H200", 1800.0, 0.25, 900.0))
+    assert main([str(sweep), "--wandb"]) == 0
+    assert "logged to W&B: " in capsys.readouterr().out
+    (log,) = (tmp_path / "wandb-files").glob("wandb/offline-run-*/run-*.wandb")
+    run = log_summary(log)
+    assert run["project"] == "ssibench" and run["name"] == "leaderboard"  # W&B's default project: ours
+    assert set(run["tables"]) == {"leaderboard/mri", "leaderboard/noisy", "not_ranked/mri"}
+    logged = {name: json.loads((log.parent / "files" / path).read_text()) for name, path in run["tables"].items()}
+
+    tables = {t.scenario: t for t in build_tables(collect([sweep]))}
+    mri = logged["leaderboard/mri"]
+    assert mri["columns"][:6] == ["rank", "loss", "label", "kind", "PSNR mean", "PSNR std"]
+    assert [row[1] for row in mri["data"]] == [row.loss for row in tables["mri"].rows]
+    by_loss = {row[1]: dict(zip(mri["columns"], row)) for row in mri["data"]}
+    assert by_loss["worse"]["PSNR mean"] == pytest.approx(27.6) and by_loss["worse"]["vs best SSL"] == "worse"
+    noisy = logged["leaderboard/noisy"]
+    assert noisy["columns"][-3:] == ["GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)"]
+    assert noisy["data"][0][-3:] == [pytest.approx(0.5), 0.25, 900.0]
+    assert sorted(map(tuple, logged["not_ranked/mri"]["data"])) == sorted(tables["mri"].not_run)
+
+
+def test_a_refused_wandb_run_ends_with_one_line_that_gives_the_ways_out(sweep, monkeypatch, capsys):
+    import wandb
+
+    def refuse(**kwargs):  # what wandb.init raises online without a key (no network needed to get here)
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    assert main([str(sweep), "--wandb"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "No API key configured" in error
+    assert "`wandb login`" in error and "WANDB_MODE=offline" in error
 
 
 def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):

@@ -7,7 +7,7 @@
     tables.py       runs -> one ranked table per scenario
     markdown.py     leaderboard.md           csv_table.py   leaderboard.csv
     figures.py      PSNR, curves and reconstruction figures (PNG)
-    html_site.py    the static site (--html)
+    html_site.py    the static site (--html)  wandb_table.py  W&B Tables (--wandb)
     cli.py          python -m ssibench.leaderboard / ssibench-leaderboard
 """
 

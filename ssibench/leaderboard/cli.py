@@ -1,8 +1,8 @@
-"""``python -m ssibench.leaderboard <sweep dirs> [--out DIR] [--html SITE]`` (also ``ssibench-leaderboard``).
+"""``python -m ssibench.leaderboard <sweep dirs> [--out DIR] [--html SITE] [--wandb]`` (also ``ssibench-leaderboard``).
 
 Builds the tables of every run below the sweep folders and writes ``leaderboard.md``,
 ``leaderboard.csv`` and the figures into the first sweep folder (or ``--out``), prints the
-Markdown; ``--html`` also writes the static site. Bad input
+Markdown; ``--html`` also writes the static site, ``--wandb`` logs the tables to W&B. Bad input
 (no runs, runs of one seed scored on different test sets, a folder the site may not replace) ends
 with one line and exit code 2 before anything is written.
 """
@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--html", type=Path, metavar="SITE", help="also write a static site (index.html and assets/) into this folder"
     )
+    parser.add_argument(
+        "--wandb", action="store_true",
+        help="also log the tables to a W&B run (WANDB_PROJECT, default ssibench; WANDB_ENTITY; WANDB_MODE)",
+    )
     args = parser.parse_args(argv)
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     if missing:
@@ -68,4 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         except SiteError as error:
             return _error(str(error))
     print(f"written: {', '.join(str(p) for p in written)}")
+    if args.wandb:
+        from ssibench.leaderboard.wandb_table import WandbError, log_leaderboard
+
+        try:
+            print(f"logged to W&B: {log_leaderboard(tables, args.dirs, out)}")
+        except WandbError as error:
+            return _error(str(error))
     return 0
