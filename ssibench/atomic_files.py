@@ -8,6 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# mkstemp makes its file 0600; the finished file gets the mode open() would give it, so that a
+# leaderboard site or a sweep's results stay readable by a web server or a group (read at import:
+# os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]:
@@ -22,6 +29,7 @@ def atomic_path(path: str | os.PathLike, replace: bool = True) -> Iterator[Path]
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         if replace:
             os.replace(tmp, path)
         else:

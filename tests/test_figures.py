@@ -10,9 +10,9 @@ import torch
 
 from conftest import assert_picture
 from ssibench import results as results_io
-from ssibench.figures import _mean_curve, _read_curves
-from ssibench.leaderboard import main
 from ssibench.folders import RunDir
+from ssibench.leaderboard.cli import main
+from ssibench.leaderboard.figures import _mean_curve, _read_curves
 from ssibench.reconstruction import load_reconstruction
 from ssibench.run import run
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import json
+import re
 import subprocess
 import sys
 
@@ -11,13 +13,17 @@ import pytest
 import torch
 
 from conftest import assert_ok, assert_picture, launch
+from wandb_records import log_summary
 from ssibench import results as results_io
-from ssibench.leaderboard import build_tables, collect, collect_runs, main, paired_test
 from ssibench.folders import RunDir
+from ssibench.leaderboard.cli import main
+from ssibench.leaderboard.runs import collect, collect_runs
+from ssibench.leaderboard.statistics import paired_test
+from ssibench.leaderboard.tables import build_tables
 from ssibench.reconstruction import load_reconstruction
 
 
-def _write(folder, loss, kind, psnr_per_image, seed=0, physics="mri", status="ok", reason=None):
+def _write(folder, loss, kind, psnr_per_image, seed=0, physics="mri", status="ok", reason=None, **extra):
     psnr = np.asarray(psnr_per_image, dtype=float)
     ok = status == "ok"
     results = {
@@ -28,10 +34,17 @@ def _write(folder, loss, kind, psnr_per_image, seed=0, physics="mri", status="ok
         "per_image": {"PSNR": psnr.tolist()} if ok else {},
         "n_test": len(psnr), "train_seconds": 1.0, "eval_seconds": 0.1, "device": "cpu",
         "versions": {"ssibench": "0", "deepinv": "0", "torch": "0"},
-    }
+    } | extra
     path = folder / f"{loss}-{physics}-{seed}"
     path.mkdir(parents=True)
     results_io.write(path / "results.json", results)
+    return path
+
+
+def _cost(device_type, device, train_seconds, seconds_per_step, peak_memory_mb):
+    steps = 0 if seconds_per_step is None else round(train_seconds / seconds_per_step)
+    return {"device": device, "device_type": device_type, "train_seconds": train_seconds, "steps": steps,
+            "seconds_per_step": seconds_per_step, "peak_memory_mb": peak_memory_mb}
 
 
 @pytest.fixture
@@ -102,6 +115,122 @@ def test_cli_refuses_a_folder_without_results(tmp_path, capsys):
     assert "no results.json" in capsys.readouterr().err
     assert main([str(tmp_path / "nope")]) == 2
     assert not (tmp_path / "leaderboard.md").exists()
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of a Markdown table row (a pipe escaped as \\| stays in its cell)."""
+    return [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+
+
+def test_cost_columns_per_device_in_markdown_and_csv(tmp_path, capsys):
+    images = np.linspace(25, 30, 12)
+    gpu, cpu = ("cuda", "NVIDIA H200"), ("cpu", "AMD EPYC 7B13")
+    _write(tmp_path, "ei", "self-supervised", images + 1, 0, cost=_cost(*gpu, 3600.0, 0.5, 1000.0))
+    _write(tmp_path, "ei", "self-supervised", images + 1, 1, cost=_cost(*gpu, 7200.0, 0.7, 1200.0))
+    _write(tmp_path, "ei", "self-supervised", images + 1, 2, cost=_cost(*cpu, 36000.0, 5.0, None))
+    _write(tmp_path, "mc", "self-supervised", images, 0)  # made before results recorded their cost
+    _write(tmp_path, "zero_filled", "no-learning", images - 2, 0, cost=_cost(*gpu, 0.0, None, None))
+    assert main([str(tmp_path)]) == 0
+    lines = (tmp_path / "leaderboard.md").read_text().splitlines()
+    header = _cells(next(line for line in lines if line.startswith("| #")))
+    assert header[6:] == [
+        "GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)",
+        "CPU-h (AMD EPYC 7B13)", "s/step (AMD EPYC 7B13)", "peak MB (AMD EPYC 7B13)",
+    ]
+    rows = {cells[1]: cells for cells in map(_cells, lines) if len(cells) == len(header) and cells[0].isdigit()}
+    # GPU and CPU hours are never averaged together: 1.5 GPU-h over two runs, 10 CPU-h over the third
+    assert rows["EI"][6:] == [
+        "1.5 (2 of 3 runs)", "0.6 (2 of 3 runs)", "1200 (2 of 3 runs)", "10 (1 of 3 runs)", "5 (1 of 3 runs)", "—"
+    ]
+    assert rows["MC"][6:] == ["—"] * 6
+    assert rows["ZERO_FILLED"][6:] == ["0", "—", "—", "—", "—", "—"]  # trains nothing: no step time
+
+    by_loss = {r["loss"]: r for r in csv.DictReader(open(tmp_path / "leaderboard.csv"))}
+    ei = by_loss["ei"]
+    assert float(ei["GPU-h (NVIDIA H200)"]) == pytest.approx(1.5)
+    assert float(ei["CPU-h (AMD EPYC 7B13)"]) == pytest.approx(10)
+    assert float(ei["s/step (NVIDIA H200)"]) == pytest.approx(0.6) and float(ei["peak MB (NVIDIA H200)"]) == 1200
+    assert ei["peak MB (AMD EPYC 7B13)"] == ""
+    assert ei["cost runs (NVIDIA H200)"] == "2" and ei["cost runs (AMD EPYC 7B13)"] == "1"
+    assert by_loss["mc"]["GPU-h (NVIDIA H200)"] == "" and by_loss["mc"]["cost runs (NVIDIA H200)"] == ""
+
+
+def test_markdown_cells_keep_pipes_line_breaks_and_html_as_text(tmp_path):
+    label, reason = "A|B\nC <b>bold</b>", "failed | here\r\nsecond line <script>x</script>"
+    _write(tmp_path, "odd", "self-supervised", np.linspace(25, 30, 12), label=label)
+    _write(tmp_path, "moi", "self-supervised", [], status="failed", reason=reason)
+    assert main([str(tmp_path)]) == 0
+    lines = (tmp_path / "leaderboard.md").read_text().splitlines()
+    header = _cells(next(line for line in lines if line.startswith("| #")))
+    (row,) = [line for line in lines if line.startswith("| 1 |")]
+    cells = _cells(row)
+    assert len(cells) == len(header) and cells[1] == "A\\|B C &lt;b&gt;bold&lt;/b&gt;"
+    assert "- MOI: failed — failed \\| here second line &lt;script&gt;x&lt;/script&gt;" in lines
+    assert not any("<script>" in line or "<b>" in line for line in lines)
+
+
+def test_runs_of_one_seed_scored_on_different_test_sets_are_refused(tmp_path, capsys):
+    images = np.linspace(25, 30, 12)
+    for seed in (0, 1):  # each seed simulates its own test set: different fingerprints across seeds are expected
+        for loss, shift in (("good", 1), ("worse", 0)):
+            _write(tmp_path, loss, "self-supervised", images + shift, seed, test_set=f"{seed:064x}")
+    _write(tmp_path, "old", "self-supervised", images, 0)  # no fingerprint: not compared
+    _write(tmp_path, "none", "self-supervised", images, 1, test_set=None)
+    _write(tmp_path, "good", "self-supervised", images, 0, physics="noisy", test_set="e" * 64)  # another table
+    assert main([str(tmp_path), "--out", str(tmp_path / "fine")]) == 0
+
+    other = _write(tmp_path, "other", "self-supervised", images + 2, 0, test_set="f" * 64, device="cuda:0")
+    out = tmp_path / "refused"
+    capsys.readouterr()
+    assert main([str(tmp_path), "--out", str(out), "--html", str(tmp_path / "site")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    for part in ("scenario mri, seed 0", "2 different test sets", f"(1 run: {other})", str(tmp_path / "good-mri-0"),
+                 str(tmp_path / "worse-mri-0"), "device cpu vs cuda", "Build their leaderboards separately",
+                 "re-run them on the same data"):
+        assert part in error, part
+    assert str(tmp_path / "old-mri-0") not in error and "seed 1" not in error
+    assert not out.exists() and not (tmp_path / "site").exists()  # nothing written
+
+
+def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-files"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    _write(sweep, "good", "self-supervised", np.linspace(25, 30, 12) + 1, 0, physics="noisy",
+           cost=_cost("cuda", "NVIDIA H200", 1800.0, 0.25, 900.0))
+    assert main([str(sweep), "--wandb"]) == 0
+    assert "logged to W&B: " in capsys.readouterr().out
+    (log,) = (tmp_path / "wandb-files").glob("wandb/offline-run-*/run-*.wandb")
+    run = log_summary(log)
+    assert run["project"] == "ssibench" and run["name"] == "leaderboard"  # W&B's default project: ours
+    assert set(run["tables"]) == {"leaderboard/mri", "leaderboard/noisy", "not_ranked/mri"}
+    logged = {name: json.loads((log.parent / "files" / path).read_text()) for name, path in run["tables"].items()}
+
+    tables = {t.scenario: t for t in build_tables(collect([sweep]))}
+    mri = logged["leaderboard/mri"]
+    assert mri["columns"][:6] == ["rank", "loss", "label", "kind", "PSNR mean", "PSNR std"]
+    assert [row[1] for row in mri["data"]] == [row.loss for row in tables["mri"].rows]
+    by_loss = {row[1]: dict(zip(mri["columns"], row)) for row in mri["data"]}
+    assert by_loss["worse"]["PSNR mean"] == pytest.approx(27.6) and by_loss["worse"]["vs best SSL"] == "worse"
+    noisy = logged["leaderboard/noisy"]
+    assert noisy["columns"][-3:] == ["GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)"]
+    assert noisy["data"][0][-3:] == [pytest.approx(0.5), 0.25, 900.0]
+    assert sorted(map(tuple, logged["not_ranked/mri"]["data"])) == sorted(tables["mri"].not_run)
+
+
+def test_a_refused_wandb_run_ends_with_one_line_that_gives_the_ways_out(sweep, monkeypatch, capsys):
+    import wandb
+
+    def refuse(**kwargs):  # what wandb.init raises online without a key (no network needed to get here)
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", refuse)
+    assert main([str(sweep), "--wandb"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "No API key configured" in error
+    assert "`wandb login`" in error and "WANDB_MODE=offline" in error
 
 
 def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):

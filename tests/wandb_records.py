@@ -7,6 +7,7 @@ serialised ``wandb_internal.Record`` protobuf.
 
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -52,4 +53,18 @@ def run_summary(path: str | Path) -> dict:
             info["history_keys"].update(item.key or "/".join(item.nested_key) for item in record.history.item)
         elif kind == "summary":
             info["summary_keys"].update(item.key or item.nested_key[0] for item in record.summary.update)
+    return info
+
+
+def log_summary(path: str | Path) -> dict:
+    """The run's project and name, and the W&B Tables it logged: key -> file below the run's ``files/``."""
+    info = {"project": None, "name": None, "tables": {}}
+    for record in read_records(path):
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            info["project"], info["name"] = record.run.project, record.run.display_name
+        elif kind == "history":
+            for item in record.history.item:
+                if len(item.nested_key) == 2 and item.nested_key[1] == "path":
+                    info["tables"][item.nested_key[0]] = json.loads(item.value_json)
     return info

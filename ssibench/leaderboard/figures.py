@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from ssibench.atomic_files import atomic_path
 from ssibench.folders import RunDir
 from ssibench.reconstruction import load_reconstruction
 
@@ -32,23 +33,22 @@ KIND_COLOURS = {"supervised": "tab:green", "self-supervised": "tab:blue", "no-le
 GRID_COLUMNS = 6  # panels per row of the reconstruction grid
 
 
-def write_figures(tables, runs: list[tuple[Path, dict]], out: Path) -> list[Path]:
-    """Every figure of every scenario of ``tables`` (from :func:`ssibench.leaderboard.build_tables`)
-    into ``out``; ``runs`` are ``(run folder, results)`` pairs. :return: the files written."""
-    written = []
+def write_figures(tables, runs: list[tuple[Path, dict]], out: Path) -> dict[str, list[Path]]:
+    """Every figure of every scenario of ``tables`` (from :func:`ssibench.leaderboard.tables.build_tables`)
+    into ``out``; ``runs`` are ``(run folder, results)`` pairs. :return: the files written, per scenario."""
+    written = {}
     for table in tables:
         if not table.rows:
             continue
         ok = [(folder, r) for folder, r in runs if r["physics"] == table.scenario and r["status"] == "ok"]
-        for draw in (psnr_figure, curves_figure, reconstruction_figure):
-            path = draw(table, ok, out)
-            if path is not None:
-                written.append(path)
+        drawn = [draw(table, ok, out) for draw in (psnr_figure, curves_figure, reconstruction_figure)]
+        written[table.scenario] = [path for path in drawn if path is not None]
     return written
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=120, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
     return path
 
 

@@ -1,0 +1,82 @@
+"""``python -m ssibench.leaderboard <sweep dirs> [--out DIR] [--html SITE] [--wandb]`` (also ``ssibench-leaderboard``).
+
+Builds the tables of every run below the sweep folders and writes ``leaderboard.md``,
+``leaderboard.csv`` and the figures into the first sweep folder (or ``--out``), prints the
+Markdown; ``--html`` also writes the static site, ``--wandb`` logs the tables to W&B. Bad input
+(no runs, runs of one seed scored on different test sets, a folder the site may not replace) ends
+with one line and exit code 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ssibench.atomic_files import atomic_path
+from ssibench.leaderboard.csv_table import write_csv
+from ssibench.leaderboard.figures import write_figures
+from ssibench.leaderboard.html_site import SiteError, owned_files, write_site
+from ssibench.leaderboard.markdown import to_markdown
+from ssibench.leaderboard.runs import collect_runs
+from ssibench.leaderboard.tables import build_tables
+from ssibench.leaderboard.test_sets import MixedTestSets
+
+
+def _error(message: str) -> int:
+    print(f"ssibench-leaderboard: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="ssibench-leaderboard", description="The leaderboard of one or more sweeps, from their runs' results.json."
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, help="sweep folders (searched recursively for results.json)")
+    parser.add_argument(
+        "--out", type=Path, help="where to write leaderboard.md/.csv and the figures (default: the first sweep folder)"
+    )
+    parser.add_argument(
+        "--html", type=Path, metavar="SITE", help="also write a static site (index.html and assets/) into this folder"
+    )
+    parser.add_argument(
+        "--wandb", action="store_true",
+        help="also log the tables to a W&B run (WANDB_PROJECT, default ssibench; WANDB_ENTITY; WANDB_MODE)",
+    )
+    args = parser.parse_args(argv)
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        return _error(f"not a folder: {', '.join(missing)} (give the sweep folder, e.g. multirun/<date>/<time>)")
+    runs = collect_runs(args.dirs)
+    if not runs:
+        return _error(f"no results.json below {', '.join(map(str, args.dirs))}: run a sweep into it first")
+    try:
+        tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs])
+        if args.html is not None:
+            owned_files(args.html)  # refuse a folder the site may not write into before writing anything
+    except (MixedTestSets, SiteError) as error:
+        return _error(str(error))
+
+    out = args.out or args.dirs[0]
+    out.mkdir(parents=True, exist_ok=True)
+    markdown = to_markdown(tables)
+    with atomic_path(out / "leaderboard.md") as tmp:
+        tmp.write_text(markdown)
+    write_csv(tables, out / "leaderboard.csv")
+    print(markdown)
+    figures = write_figures(tables, runs, out)
+    written = [out / "leaderboard.md", out / "leaderboard.csv", *(path for paths in figures.values() for path in paths)]
+    if args.html is not None:
+        try:
+            written.append(write_site(args.html, tables, figures, args.dirs))
+        except SiteError as error:
+            return _error(str(error))
+    print(f"written: {', '.join(str(p) for p in written)}")
+    if args.wandb:
+        from ssibench.leaderboard.wandb_table import WandbError, log_leaderboard
+
+        try:
+            print(f"logged to W&B: {log_leaderboard(tables, args.dirs, out)}")
+        except WandbError as error:
+            return _error(str(error))
+    return 0

@@ -1,0 +1,118 @@
+"""The leaderboard's tables: the runs grouped by scenario and method, aggregated over seeds, ranked.
+
+One table per scenario like SSIBench's (#, loss, metrics), ranked by PSNR ascending (the best
+last), with the mean ± std over seeds, the number of seeds, a paired Wilcoxon signed-rank test of
+each method against the best self-supervised one over the same test images (per-image PSNR,
+averaged over seeds, :mod:`ssibench.leaderboard.statistics`), and what the method cost to train
+(:mod:`ssibench.leaderboard.cost`). Runs that were skipped, failed or diverged, or have no metrics
+(test data without ground truth), are listed under their table with the reason. Runs of one seed
+scored on different test sets are refused (:mod:`ssibench.leaderboard.test_sets`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ssibench.leaderboard.cost import CostColumn, Device, DeviceCost, cost_columns, method_cost
+from ssibench.leaderboard.statistics import paired_test
+from ssibench.leaderboard.test_sets import check_one_test_set_per_seed
+
+
+@dataclass
+class Row:
+    """One method in one scenario, aggregated over its seeds."""
+
+    loss: str
+    label: str
+    kind: str
+    metrics: dict[str, tuple[float, float]]  # name -> (mean over seeds, std over seeds)
+    n_seeds: int
+    per_image: np.ndarray | None  # PSNR per test image, averaged over seeds
+    verdict: str = ""
+    p_value: float | None = None
+    cost: dict[Device, DeviceCost] = field(default_factory=dict)
+    runs: list[tuple[Path | None, dict]] = field(default_factory=list)  # (run folder when known, results)
+
+    def verdict_text(self) -> str:
+        """The comparison with the best SSL method as the tables print it: ``tie (p=0.31)``."""
+        return self.verdict + (f" (p={self.p_value:.2g})" if self.p_value is not None else "")
+
+
+@dataclass
+class Table:
+    scenario: str
+    datasets: list[str]
+    rows: list[Row] = field(default_factory=list)
+    not_run: list[tuple[str, str, str]] = field(default_factory=list)  # unranked: (label, status, reason)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return list(self.rows[0].metrics) if self.rows else []
+
+    @property
+    def cost_columns(self) -> list[CostColumn]:
+        return cost_columns(list({device for row in self.rows for device in row.cost}))
+
+
+def _aggregate(runs: list[tuple[Path | None, dict]], rank_by: str) -> Row:
+    results = [r for _, r in runs]
+    first = results[0]
+    metrics = {}
+    for name in first["metrics"]:
+        values = np.array([r["metrics"][name]["mean"] for r in results])
+        metrics[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    images = [r.get("per_image", {}).get(rank_by) for r in results]
+    same_images = all(v is not None and len(v) == len(images[0]) for v in images)
+    per_image = np.mean(np.array(images, dtype=float), axis=0) if same_images else None
+    return Row(
+        first["loss"], first["label"], first["kind"], metrics, len(results), per_image,
+        cost=method_cost(results), runs=list(runs),
+    )
+
+
+def build_tables(results: list[dict], rank_by: str = "PSNR", folders: list[Path] | None = None) -> list[Table]:
+    """Group runs by scenario and loss, aggregate seeds, rank, and test against the best SSL method.
+
+    ``folders``: each run's folder, in the order of ``results`` (for the config links of the HTML
+    page and to name runs in errors). Raises :class:`~ssibench.leaderboard.test_sets.MixedTestSets`
+    when runs of one scenario and seed were scored on different test sets."""
+    runs = list(zip(folders if folders is not None else [None] * len(results), results))
+    check_one_test_set_per_seed(runs)
+    by_scenario: dict[str, list[tuple[Path | None, dict]]] = defaultdict(list)
+    for folder, r in runs:
+        by_scenario[r["physics"]].append((folder, r))
+    tables = []
+    for scenario, scenario_runs in sorted(by_scenario.items()):
+        table = Table(scenario, sorted({r["dataset"] for _, r in scenario_runs}))
+        ok: dict[str, list[tuple[Path | None, dict]]] = defaultdict(list)
+        for folder, r in scenario_runs:
+            if r["status"] == "ok" and r["metrics"]:
+                ok[r["loss"]].append((folder, r))
+            else:  # not run, or run on test data without ground truth (no metrics to rank by)
+                table.not_run.append((r["label"], r["status"], r["reason"] or ""))
+        table.rows = sorted((_aggregate(v, rank_by) for v in ok.values()), key=lambda row: row.metrics[rank_by][0])
+        candidates = [row for row in table.rows if row.kind == "self-supervised"]
+        if candidates:
+            best = max(candidates, key=lambda row: row.metrics[rank_by][0])
+            for row in table.rows:
+                if row is best:
+                    row.verdict = "best SSL"
+                elif (
+                    row.per_image is not None
+                    and best.per_image is not None
+                    and len(row.per_image) == len(best.per_image)
+                ):
+                    row.verdict, row.p_value = paired_test(row.per_image, best.per_image)
+        table.not_run.sort()
+        tables.append(table)
+    return tables
+
+
+def metric_cell(mean: float, std: float, n_seeds: int, name: str) -> str:
+    """``27.60 ± 0.14`` (PSNR with 2 decimals, other metrics 4), the mean alone for one seed."""
+    digits = 2 if name.upper() == "PSNR" else 4
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if n_seeds > 1 else f"{mean:.{digits}f}"

@@ -1,0 +1,87 @@
+"""One test set per seed within a table: runs scored on other test data are not ranked together.
+
+Each run records ``test_set``, a fingerprint of its test measurements, masks and ground truth.
+A seed simulates its own measurements by design, so seeds differ; but within one scenario every
+run of one seed must have been scored on the same test set, or the table would compare methods
+on different images (e.g. runs simulated on another device, or with other data or physics
+parameters). Runs without a fingerprint (made before results recorded it) are not compared.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+SHOWN_RUNS = 5  # run folders named per side of a mismatch; the rest are counted
+CONFIG_KEYS = ("dataset", "split", "physics", "img_size")  # what the test data are made from
+
+
+class MixedTestSets(ValueError):
+    """Runs of one scenario and seed that were scored on different test sets."""
+
+
+def check_one_test_set_per_seed(runs: list[tuple[Path | None, dict]]) -> None:
+    """Raise :class:`MixedTestSets` (one line) for the first scenario and seed whose runs carry
+    different fingerprints; ``runs`` are ``(run folder or None, results)`` pairs."""
+    by_seed: dict[tuple[str, int], dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for folder, results in runs:
+        fingerprint = results.get("test_set")
+        if fingerprint:
+            by_seed[results["physics"], results["seed"]][fingerprint].append((folder, results))
+    for (scenario, seed), sides in sorted(by_seed.items()):
+        if len(sides) > 1:
+            groups = sorted(sides.values(), key=len, reverse=True)
+            described = "; ".join(_describe(group) for group in groups)
+            raise MixedTestSets(
+                f"scenario {scenario}, seed {seed}: the runs were scored on {len(groups)} different test sets: "
+                f"{described}; {_why(groups)}. Build their leaderboards separately, or re-run them on the same data"
+            )
+
+
+def _describe(group: list[tuple[Path | None, dict]]) -> str:
+    names = [str(folder) if folder is not None else f"{r['label']} seed {r['seed']}" for folder, r in group]
+    shown = ", ".join(names[:SHOWN_RUNS]) + (f" and {len(names) - SHOWN_RUNS} more" if len(names) > SHOWN_RUNS else "")
+    return f"test set {group[0][1]['test_set'][:12]} ({len(group)} run{'s' if len(group) > 1 else ''}: {shown})"
+
+
+def _why(groups: list[list[tuple[Path | None, dict]]]) -> str:
+    """What the first run of each other side recorded differently from the first run of the first side."""
+    reference = groups[0][0][1]
+    differences = []
+    for group in groups[1:]:
+        other = group[0][1]
+        for what, a, b in [
+            ("device", _device_type(reference), _device_type(other)),
+            ("dataset", reference.get("dataset"), other.get("dataset")),
+            *[(f"{name} version", reference.get("versions", {}).get(name), other.get("versions", {}).get(name))
+              for name in ("ssibench", "deepinv", "torch")],
+            *_config_differences(reference.get("config") or {}, other.get("config") or {}),
+        ]:
+            if a != b and f"{what} {a} vs {b}" not in differences:
+                differences.append(f"{what} {a} vs {b}")
+    if not differences:
+        return "their results record the same device, versions and data/physics config, so the data files differ"
+    return "they differ in " + ", ".join(differences)
+
+
+def _device_type(results: dict) -> str | None:
+    """``cpu`` or ``cuda`` (the GPU index of a parallel job does not change the data)."""
+    device = results.get("device")
+    return device.split(":")[0] if isinstance(device, str) else None
+
+
+def _config_differences(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """(key, value in a, value in b) for the config entries the test data are made from."""
+    out = []
+
+    def walk(x, y, prefix: str) -> None:
+        if isinstance(x, dict) and isinstance(y, dict):
+            for key in sorted(set(x) | set(y), key=str):
+                walk(x.get(key), y.get(key), f"{prefix}.{key}" if prefix else str(key))
+        elif x != y:
+            out.append((prefix, x, y))
+
+    for key in CONFIG_KEYS:
+        if key in a or key in b:
+            walk(a.get(key), b.get(key), key)
+    return out
