@@ -220,13 +220,11 @@ def cache_seconds(overrides: list[str], batch_sizes: list[int], workdir: Path) -
     train_images, test_images = instantiate(cfg.split)(instantiate(cfg.dataset))
     rows = []
     for batch_size in batch_sizes:
-        physics, generator = build_scenario(cfg.physics, cfg.seed)
+        physics, generator = build_scenario(cfg.physics, cfg.seed, device="cpu")  # where caches are made
         generator = None if cfg.physics.get("fixed_mask", False) else generator
         path = workdir / f"cache-{batch_size}-{len(rows)}.h5"
         start = time.perf_counter()
-        simulate_measurements(
-            path, cache_key(cfg), train_images, test_images, physics, generator, batch_size, cfg.trainer.device, False
-        )
+        simulate_measurements(path, cache_key(cfg), train_images, test_images, physics, generator, batch_size, False)
         seconds = time.perf_counter() - start
         rows.append({"batch_size": batch_size, "images": len(train_images) + len(test_images), "seconds": seconds})
     return rows

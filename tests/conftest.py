@@ -72,11 +72,14 @@ def compose_cfg(*overrides: str, data_dir: Path, output_dir: Path):
 
 @pytest.fixture
 def make_cfg(tmp_path, data_dir):
-    """``make_cfg("loss=sup", ...)``: a debug=smoke config writing into this test's tmp dir."""
+    """``make_cfg("loss=sup", ...)``: a debug=smoke config on the CPU (on a GPU machine too; a test that
+    means CUDA overrides trainer.device) writing into this test's tmp dir."""
 
     def make(*overrides: str, output_dir: Path | None = None, smoke: bool = True):
         extra = ["debug=smoke"] if smoke else []
-        return compose_cfg(*extra, *overrides, data_dir=data_dir, output_dir=output_dir or tmp_path / "run")
+        return compose_cfg(
+            "trainer.device=cpu", *extra, *overrides, data_dir=data_dir, output_dir=output_dir or tmp_path / "run"
+        )
 
     yield make
     GlobalHydra.instance().clear()
@@ -118,22 +121,24 @@ def run_forked(target, args_per_process: list[tuple], timeout: float = 600) -> l
     return found
 
 
-def launch_env(data_dir: Path) -> dict:
-    """The environment of a launch.py subprocess: the test data dir; tests' helpers and the examples importable."""
+def launch_env(data_dir: Path, cuda: bool = False) -> dict:
+    """The environment of a launch.py subprocess: the test data dir; tests' helpers and the examples
+    importable; no GPU visible unless ``cuda`` (the tests that launch runs mean the CPU, on a GPU machine too)."""
     return {
         **os.environ,
         "SSIBENCH_DATA_DIR": str(data_dir),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(EXAMPLES), os.environ.get("PYTHONPATH")])),
         "WANDB_SILENT": "true",
+        **({} if cuda else {"CUDA_VISIBLE_DEVICES": ""}),
     }
 
 
-def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python launch.py <args>`` as a user would."""
+def launch(*args: str, cwd: Path, data_dir: Path, timeout: float = 600, cuda: bool = False) -> subprocess.CompletedProcess:
+    """Run ``python launch.py <args>`` as a user would (on the CPU unless ``cuda``)."""
     return subprocess.run(
         [sys.executable, str(ROOT / "launch.py"), *args],
         cwd=cwd,
-        env=launch_env(data_dir),
+        env=launch_env(data_dir, cuda),
         stdin=subprocess.DEVNULL,  # as in a batch job: nothing may wait for input
         capture_output=True,
         text=True,

@@ -81,7 +81,7 @@ def test_reduced_precision_keeps_checkpoint_names_and_evaluates_in_fp32(make_cfg
 
 def _simulate(cfg, batch_size, tmp_path):
     train_images, test_images = instantiate(cfg.split)(instantiate(cfg.dataset))
-    physics, generator = build_scenario(cfg.physics, cfg.seed)
+    physics, generator = build_scenario(cfg.physics, cfg.seed, device="cpu")  # caches are made on the CPU
     path = tmp_path / f"batch{batch_size}.h5"
     simulate_measurements(path, cache_key(cfg), train_images, test_images, physics, generator, batch_size, progress_bar=False)
     with h5py.File(path) as f:

@@ -31,20 +31,29 @@ from tqdm import tqdm
 
 from ssibench.folders import DataDir
 
-# Bump when the layout of the cache files changes.
-_FORMAT = 2  # 2: the sidecar holds the key and the files' SHA-256
+# Bump when the layout or the making of the cache files changes.
+_FORMAT = 3  # 2: the sidecar holds the key and the files' SHA-256; 3: simulated on the CPU whatever the device
 
 
 def cache_key(cfg: DictConfig) -> dict:
-    """Everything that determines the simulated measurements of a run."""
+    """Everything that determines the simulated measurements of a run: not the device, since they
+    are simulated on the CPU whatever the training device."""
     return {
         "format": _FORMAT,
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True),
         "split": OmegaConf.to_container(cfg.split, resolve=True, enum_to_str=True),
-        "physics": OmegaConf.to_container(cfg.physics, resolve=True, enum_to_str=True),
+        "physics": _without_devices(OmegaConf.to_container(cfg.physics, resolve=True, enum_to_str=True)),
         "img_size": cfg.img_size,
         "seed": cfg.seed,
     }
+
+
+def _without_devices(node):
+    if isinstance(node, dict):
+        return {key: _without_devices(value) for key, value in node.items() if key != "device"}
+    if isinstance(node, list):
+        return [_without_devices(value) for value in node]
+    return node
 
 
 def cache_path(data_dir: DataDir, key: dict) -> Path:
@@ -60,13 +69,13 @@ def simulate_measurements(
     physics,
     physics_generator=None,
     batch_size: int = 8,
-    device: str | torch.device = "cpu",
     progress_bar: bool = True,
 ) -> Path:
-    """Simulate ``y = A(x)`` (with per-image params when a generator is given) into ``path`` once.
+    """Simulate ``y = A(x)`` (with per-image params when a generator is given) into ``path`` once, on
+    the CPU (``physics`` and ``physics_generator`` must be there: the same bytes on every machine).
 
-    The physics' state (fixed mask, coil maps) is stored beside the file and loaded back into
-    ``physics``, so the operator used for training is the one that made the data.
+    The physics' state (fixed mask, coil maps) is stored beside the file: :func:`load_operator`
+    gives it to the training operator, so that it is the one that made the data.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     physics_state = path.with_suffix(".physics.pt")
@@ -91,7 +100,7 @@ def simulate_measurements(
                     save_dir=tmp,
                     dataset_filename="measurements",
                     batch_size=batch_size,
-                    device=device,
+                    device="cpu",
                     verbose=False,
                 )
                 record = {
@@ -102,8 +111,13 @@ def simulate_measurements(
                 os.replace(Path(tmp) / "physics0.pt", physics_state)
                 os.replace(Path(tmp) / "sidecar.json", sidecar)
                 os.replace(h5, path)  # last, so an existing cache file is always complete
-    physics.load_state_dict(torch.load(physics_state, map_location=device, weights_only=True))
     return path
+
+
+def load_operator(path: Path, physics) -> None:
+    """Give ``physics`` (on any device) the state of the operator that made the cache ``path``."""
+    device = next(iter(physics.buffers()), torch.empty(0)).device
+    physics.load_state_dict(torch.load(path.with_suffix(".physics.pt"), map_location=device, weights_only=True))
 
 
 def _sha256(path: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from deepinv.physics import Physics
@@ -22,7 +23,7 @@ from ssibench.console import progress_bars
 from ssibench.context import RunContext
 from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
-from ssibench.data.measurements import cache_key, cache_path, simulate_measurements
+from ssibench.data.measurements import cache_key, cache_path, load_operator, simulate_measurements
 from ssibench.deepinv_compat import PicklableHDF5Dataset
 from ssibench.folders import DataDir
 from ssibench.random_streams import RandomStreams
@@ -71,12 +72,24 @@ def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurem
 
 
 def _simulated(cfg: DictConfig):
+    cache = simulated_cache(cfg)
+    physics, _ = build_scenario(cfg.physics, cfg.seed)  # on the training device
+    load_operator(cache, physics)
+    train = PicklableHDF5Dataset(cache, split="train", load_physics_generator_params=True)
+    test = PicklableHDF5Dataset(cache, split="test", load_physics_generator_params=True)
+    return train, test, physics
+
+
+def simulated_cache(cfg: DictConfig) -> Path:
+    """The cache file of the run's simulated measurements, made once. Masks, noise and the split
+    are drawn from CPU generators and the simulation runs on the CPU, whatever ``trainer.device``:
+    the same command tests on the same bytes on a laptop and on a GPU node."""
     images = _instantiate_dataset(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     check_images(train_images, cfg.img_size)
-    physics, physics_generator = build_scenario(cfg.physics, cfg.seed)
+    physics, physics_generator = build_scenario(cfg.physics, cfg.seed, device="cpu")
     key = cache_key(cfg)
-    cache = simulate_measurements(
+    return simulate_measurements(
         cache_path(DataDir(cfg.paths.data_dir), key),
         key,
         train_images,
@@ -84,12 +97,8 @@ def _simulated(cfg: DictConfig):
         physics,
         physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
         batch_size=cfg.simulation_batch_size,
-        device=cfg.trainer.device,
         progress_bar=progress_bars(cfg.trainer.show_progress_bar),
     )
-    train = PicklableHDF5Dataset(cache, split="train", load_physics_generator_params=True)
-    test = PicklableHDF5Dataset(cache, split="test", load_physics_generator_params=True)
-    return train, test, physics
 
 
 def _given(cfg: DictConfig, scenario: str):
