@@ -74,6 +74,7 @@ class TrainerSchema:
     ckp_interval: int = 1
     eval_interval: int = 1
     show_progress_bar: Any = "auto"  # auto | bool
+    resident_data: Any = "auto"  # auto | bool
 
 
 def register() -> None:

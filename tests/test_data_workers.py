@@ -73,7 +73,8 @@ def test_workers_started_by_spawn_or_forkserver_read_the_cache(start_method, mak
 def test_a_joblib_sweep_whose_jobs_start_loader_workers_trains_every_job(tmp_path, data_dir):
     sweep = tmp_path / "sweep"
     proc = launch(
-        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.num_workers=2", "trainer.device=cpu",
+        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.num_workers=2", "trainer.resident_data=false",
+        "trainer.device=cpu",
         "debug=smoke", "loss=mc,sup", f"hydra.sweep.dir={sweep}", cwd=tmp_path, data_dir=data_dir,
     )
     assert_ok(proc)

@@ -23,6 +23,7 @@ from ssibench.console import progress_bars
 from ssibench.context import RunContext
 from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
+from ssibench.data.resident import ResidentBatches, resident
 from ssibench.data.measurements import cache_key, cache_path, load_operator, simulate_measurements
 from ssibench.deepinv_compat import PicklableHDF5Dataset
 from ssibench.folders import DataDir
@@ -167,11 +168,21 @@ def fingerprint(dataset) -> str:
     return digest.hexdigest()
 
 
-def loaders(cfg: DictConfig, data: Measurements, streams: RandomStreams) -> tuple[DataLoader, DataLoader | None]:
-    """The training loader (shuffled by the run's ``data_order`` stream) and the test loader (in
-    order; ``None`` without ground truth: there is nothing to score)."""
-    options = loader_options(cfg.trainer)
+def loaders(cfg: DictConfig, data: Measurements, streams: RandomStreams):
+    """The training batches (shuffled by the run's ``data_order`` stream) and the test batches (in
+    order; ``None`` without ground truth: there is nothing to score).
+
+    Resident on the training device when ``trainer.resident_data`` says so (auto: when they fit,
+    :mod:`ssibench.data.resident`), else DataLoaders; both give the same batches in the same order.
+    """
     order = streams.register("data_order", torch.Generator())
-    train = DataLoader(data.train, batch_size=cfg.trainer.batch_size, shuffle=True, generator=order, **options)
-    test = DataLoader(data.test, batch_size=cfg.trainer.batch_size, **options) if data.ground_truth else None
+    batch_size = cfg.trainer.batch_size
+    splits = [data.train] + ([data.test] if data.ground_truth else [])
+    if resident(cfg.trainer.resident_data, splits, cfg.trainer.device):
+        train = ResidentBatches(data.train, batch_size, cfg.trainer.device, shuffle=True, generator=order)
+        test = ResidentBatches(data.test, batch_size, cfg.trainer.device) if data.ground_truth else None
+        return train, test
+    options = loader_options(cfg.trainer)
+    train = DataLoader(data.train, batch_size=batch_size, shuffle=True, generator=order, **options)
+    test = DataLoader(data.test, batch_size=batch_size, **options) if data.ground_truth else None
     return train, test
