@@ -38,6 +38,7 @@ from pathlib import Path
 
 import deepinv as dinv
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -57,7 +58,10 @@ from ssibench.training import build_trainer
 from ssibench.training.cost import device_model
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
-COLUMNS = ["loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_fraction", "time_vs_bare"]
+COLUMNS = [
+    *("loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_fraction", "time_vs_bare"),
+    *("tflops", "of_matmul"),
+]
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
@@ -132,6 +136,29 @@ class _Timed:
         else:  # kilobytes on Linux
             self.peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    def count_flops(self) -> float:
+        """Floating-point operations of one step (forward, losses, backward), counted once by
+        ``FlopCounterMode`` (matrix products and convolutions; FFTs and elementwise ops count 0)."""
+        with FlopCounterMode(display=False) as counter:
+            self.trainer.step(0, None, train=True)
+        self._sync()
+        return float(counter.get_total_flops())
+
+
+def matmul_rate(device: torch.device, seconds: float = 1.0) -> tuple[str, float]:
+    """The FLOP/s of a large matrix product on ``device``, measured here: bf16 on CUDA (the tensor
+    cores' rate), fp32 on the CPU. What a step's FLOP/s is a fraction of."""
+    dtype, n = (torch.bfloat16, 8192) if device.type == "cuda" else (torch.float32, 2048)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    torch.mm(a, b)  # warm-up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        done += 1
+    return f"{str(dtype).removeprefix('torch.')} matmul", 2 * n**3 * done / (time.perf_counter() - start)
+
 
 def _bare_trainer(cfg: DictConfig, data: Measurements, device: torch.device):
     """A plain deepinv Trainer of the run's parts (model, losses, optimizer; fp32, a plain DataLoader)."""
@@ -170,7 +197,7 @@ def configurations(precisions: list[str], compile: bool, channels_last: bool) ->
 
 
 def bench_loss(
-    loss: str, overrides: list[str], configs, steps: int, warmup: int, rounds: int, workdir: Path
+    loss: str, overrides: list[str], configs, steps: int, warmup: int, rounds: int, workdir: Path, reference: float
 ) -> list[dict]:
     """The rows of one loss: the bare-deepinv baseline, then each configuration."""
     cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false"], workdir)
@@ -190,6 +217,7 @@ def bench_loss(
         if channels_last:
             trainer.model.to(memory_format=torch.channels_last)
         timed[name] = _Timed(trainer, device)
+    flops = {name: each.count_flops() for name, each in timed.items()}  # once per configuration, untimed
     for each in timed.values():
         each.run(warmup, record=False)
     per_round = max(1, steps // rounds)
@@ -209,6 +237,8 @@ def bench_loss(
                 "peak_mb": each.peak_bytes / 2**20,
                 "data_fraction": sum(each.data_seconds) / sum(each.step_seconds),
                 "time_vs_bare": step / bare,
+                "tflops": flops[name] / step / 1e12,
+                "of_matmul": flops[name] / step / reference,
             }
         )
     return rows
@@ -241,15 +271,15 @@ def machine(device: str) -> str:
 def table_rows(rows: list[dict]) -> list[str]:
     return [
         f"| {r['loss']} | {r['config']} | {r['s_per_step']:.4f} | {r['images_per_s']:.1f} | {r['peak_mb']:.0f} "
-        f"| {100 * r['data_fraction']:.1f}% | {r['time_vs_bare']:.2f}× |"
+        f"| {100 * r['data_fraction']:.1f}% | {r['time_vs_bare']:.2f}× | {r['tflops']:.3g} | {100 * r['of_matmul']:.1f}% |"
         for r in rows
     ]
 
 
-def markdown(rows: list[dict], caption: str) -> str:
+def markdown(rows: list[dict], caption: str, reference: str) -> str:
     header = [
-        "| loss | config | s/step | images/s | peak MB | data time | time ÷ bare deepinv |",
-        "|---|---|---|---|---|---|---|",
+        f"| loss | config | s/step | images/s | peak MB | data time | time ÷ bare deepinv | TFLOP/s | of {reference} |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     return "\n".join([caption, "", *header, *table_rows(rows)]) + "\n"
 
@@ -304,22 +334,26 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="ssibench-bench-") as workdir:
+        device = torch.device(compose_config(args.overrides, Path(workdir)).trainer.device)
+        reference, rate = matmul_rate(device)
+        print(f"[bench] {reference} on {machine(device)}: {rate / 1e12:.3g} TFLOP/s", file=sys.stderr, flush=True)
         for loss in _losses(args.losses):
-            measured = bench_loss(loss, args.overrides, configs, args.steps, args.warmup, args.rounds, Path(workdir))
+            measured = bench_loss(
+                loss, args.overrides, configs, args.steps, args.warmup, args.rounds, Path(workdir), rate
+            )
             for line in table_rows(measured):  # as it goes: a full table takes a while
                 print(line, file=sys.stderr, flush=True)
             rows += measured
-        device = compose_config(args.overrides, Path(workdir)).trainer.device
     caption = (
         f"Median seconds per training step ({args.steps} steps after {args.warmup} warm-up) on {machine(device)}; "
-        f"overrides: {' '.join(args.overrides) or '(defaults)'}"
+        f"overrides: {' '.join(args.overrides) or '(defaults)'}; a {reference} here: {rate / 1e12:.3g} TFLOP/s"
     )
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "bench.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown(rows, caption)
+    table = markdown(rows, caption, reference)
     (args.out / "bench.md").write_text(table)
     print(table)
     return rows

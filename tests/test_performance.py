@@ -143,9 +143,13 @@ def test_bench_smoke_run_writes_its_table(data_dir, tmp_path):
 
     out = tmp_path / "bench"
     args = ["--losses", "mc", "--precision", "fp32,bf16", "--steps", "1", "--warmup", "0", "--rounds", "1"]
-    rows = main([*args, "--out", str(out), "debug=smoke", f"paths.data_dir={data_dir}"])
+    rows = main([*args, "--out", str(out), "debug=smoke", "trainer.device=cpu", f"paths.data_dir={data_dir}"])
     assert [r["config"] for r in rows] == ["bare deepinv (fp32)", "fp32", "bf16"]
     assert rows[0]["time_vs_bare"] == 1.0 and all(r["s_per_step"] > 0 and 0 <= r["data_fraction"] <= 1 for r in rows)
+    # the same network work in every configuration, counted once each: FLOP/s × s/step agree
+    flops = [r["tflops"] * r["s_per_step"] for r in rows]
+    assert flops[0] > 0 and max(flops) == pytest.approx(min(flops), rel=1e-6)
+    assert all(0 < r["of_matmul"] for r in rows)
     with open(out / "bench.csv") as f:
         assert len(list(csv.DictReader(f))) == 3
     assert "| mc | bf16 |" in (out / "bench.md").read_text()
