@@ -38,17 +38,13 @@ from pathlib import Path
 
 import deepinv as dinv
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
 
 from ssibench.assembly import assemble
-from ssibench.context import RunContext
-from ssibench.data import default_data_dir
+from ssibench.context import CONF, RunContext, compose_config
 from ssibench.data.measurements import cache_key, simulate_measurements
 from ssibench.data.pipeline import Measurements, loaders, measurements
 from ssibench.precision import PRECISIONS
@@ -57,24 +53,10 @@ from ssibench.scenarios import build_scenario
 from ssibench.training import build_trainer
 from ssibench.training.cost import device_model
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
 COLUMNS = [
     *("loss", "config", "s_per_step", "images_per_s", "peak_mb", "data_fraction", "time_vs_bare"),
     *("tflops", "of_matmul"),
 ]
-
-
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config ``launch.py <overrides>`` would get, writing into ``output_dir``."""
-    if not any(o.startswith("paths.data_dir=") for o in overrides):
-        overrides = [f"paths.data_dir={default_data_dir()}", *overrides]
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-    return cfg
 
 
 class _Endless:

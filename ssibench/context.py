@@ -5,9 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from ssibench.data import default_data_dir
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 # Config entries that may change between a run and its resumption without changing what it computes:
 # where files go, logging, the device and loader settings, how long to train and how often to save.
@@ -32,6 +38,20 @@ def identifying_config(cfg: DictConfig) -> dict:
         if isinstance(node, dict):
             node.pop(leaf, None)
     return config
+
+
+def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The config ``launch.py <overrides>`` would get, writing into ``output_dir``, with Hydra's
+    runtime set as for a run (for the commands that run the benchmark without launch.py)."""
+    if not any(o.startswith("paths.data_dir=") for o in overrides):
+        overrides = [f"paths.data_dir={default_data_dir()}", *overrides]
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
 
 
 @dataclass(frozen=True)
