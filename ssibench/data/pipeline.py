@@ -23,8 +23,8 @@ from ssibench.console import progress_bars
 from ssibench.context import RunContext
 from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
-from ssibench.data.resident import ResidentBatches, resident
 from ssibench.data.measurements import cache_key, cache_path, load_operator, simulate_measurements
+from ssibench.data.resident import ResidentBatches, resident
 from ssibench.deepinv_compat import PicklableHDF5Dataset
 from ssibench.folders import DataDir
 from ssibench.random_streams import RandomStreams
