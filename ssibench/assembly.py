@@ -61,15 +61,16 @@ def assemble(cfg: DictConfig, data: Measurements, device: str | torch.device) ->
     discriminator, losses_d = None, []
     if cfg.loss.get("discriminator") is not None:
         discriminator = instantiate(cfg.loss.discriminator).to(device)
-        losses_d = [instantiate(term) for term in cfg.loss.losses_d]
+        given = {}
+        if cfg.loss.get("real_samples") is not None:  # D's real samples: a stream over the training measurements
+            given["real_samples"] = instantiate(cfg.loss.real_samples)
+            given["real_samples"].attach(data.train)
+        losses_d = [instantiate(term, **given) for term in cfg.loss.losses_d]
         optimizer = dinv.training.AdversarialOptimizer(
             make_optimizer(model.parameters()), make_optimizer(discriminator.parameters())
         )
     else:
         optimizer = make_optimizer(model.parameters())
-    for term in losses + losses_d:
-        if hasattr(term, "attach_training_data"):  # e.g. real samples for a discriminator
-            term.attach_training_data(data.train, cfg.trainer.batch_size, cfg.seed)
 
     streams.register_module("physics", data.physics)
     for k, term in enumerate(losses):

@@ -26,6 +26,8 @@ from ssibench.folders import RunDir
 LAST = "ckp_last.pth.tar"
 PREVIOUS = "ckp_previous.pth.tar"
 BEST = "ckp_best.pth.tar"
+# Checkpoints shipped with the package, by the name ckpt= takes (ssibench/demo.py makes them).
+SHIPPED = {"demo": Path(__file__).resolve().parent / "pretrained" / "demo_mo_ei.pth.tar"}
 
 
 class CheckpointError(InputError):
@@ -157,8 +159,10 @@ class CheckpointStore:
 def starting_point(cfg: DictConfig, store: CheckpointStore | None, identity: dict) -> Start | None:
     """Where a run's training starts: its own newest checkpoint (``resume=true``), else the user's
     ``ckpt=`` (its model and loss must be this run's; another scenario or seed is fine), else scratch.
-    A wrong ``ckpt=`` fails here, in one line, before anything is trained."""
-    given = read(cfg.ckpt) if cfg.ckpt is not None else None
+    A wrong ``ckpt=`` fails here, in one line, before anything is trained. ``ckpt=demo`` is the
+    checkpoint shipped with the package."""
+    given_path = SHIPPED.get(str(cfg.ckpt), cfg.ckpt) if cfg.ckpt is not None else None
+    given = read(given_path) if given_path is not None else None
     found = store.latest() if cfg.resume and store is not None else None
     if found is not None:
         path, state = found
@@ -167,5 +171,5 @@ def starting_point(cfg: DictConfig, store: CheckpointStore | None, identity: dic
     if given is not None:
         hint = "give a checkpoint of this loss= and model, or choose those it was made with"
         check_same_run(given.get("config"), identity, f"ckpt {cfg.ckpt}", keys=("model", "loss"), hint=hint)
-        return Start(given, Path(cfg.ckpt), resume=False)
+        return Start(given, Path(given_path), resume=False)
     return None

@@ -36,6 +36,7 @@ class RandomStreams:
     def __init__(self, seed: int):
         self.run_seed = seed
         self._current: dict[str, Callable[[], torch.Generator]] = {}  # name -> the generator it is now
+        self._fixed: dict[str, int] = {}  # name -> the seed its component fixed
 
     @property
     def generators(self) -> dict[str, torch.Generator]:
@@ -47,28 +48,41 @@ class RandomStreams:
         self._add(name, lambda: generator)
         return generator
 
-    def register_attribute(self, name: str, owner, attribute: str) -> None:
-        """Add the generator ``owner.<attribute>`` under ``name`` and seed it. The stream follows the
+    def register_attribute(self, name: str, owner, attribute: str, seed: int | None = None) -> None:
+        """Add the generator ``owner.<attribute>`` under ``name`` and seed it (with ``seed`` when the
+        component fixes it, else from the run's seed and the name). The stream follows the
         attribute, not the object: deepinv 0.5's noise models replace their ``rng`` with a copy at
         every draw (``NoiseModel.forward`` calls ``self.to(x.device)``, which makes a new generator)."""
-        self._add(name, lambda: getattr(owner, attribute))
+        self._add(name, lambda: getattr(owner, attribute), seed)
 
-    def _add(self, name: str, current: Callable[[], torch.Generator]) -> None:
+    def _add(self, name: str, current: Callable[[], torch.Generator], seed: int | None = None) -> None:
         if name in self._current or name in self.GLOBAL:
             raise ValueError(f"random stream {name!r} is registered twice")
         if any(current() is known for known in self.generators.values()):
             return  # shared by several components: registered, and seeded, once, by the first name found
         self._current[name] = current
+        if seed is not None:
+            self._fixed[name] = seed
         self.seed([name])
 
     def register_module(self, prefix: str, module) -> None:
         """Register every generator held by ``module`` and its sub-modules (deepinv's losses,
-        transforms, mask generators and noise models keep theirs as attributes, e.g. ``rng``)."""
-        parts = module.named_modules(prefix=prefix) if isinstance(module, torch.nn.Module) else [(prefix, module)]
+        transforms, mask generators and noise models keep theirs as attributes, e.g. ``rng``).
+
+        A component whose stream must start from a given seed whatever the run's (e.g. the original
+        benchmark's 42 of the adversarial terms) says so in ``fixed_stream_seeds``: the generator's
+        path below the component (``"physics_generator.rng"``) -> its seed."""
+        parts = list(module.named_modules(prefix=prefix)) if isinstance(module, torch.nn.Module) else [(prefix, module)]
+        fixed = {
+            f"{path}.{relative}": seed
+            for path, part in parts
+            for relative, seed in getattr(part, "fixed_stream_seeds", {}).items()
+        }
         for path, part in parts:
             for attribute, value in sorted(vars(part).items()):
                 if isinstance(value, torch.Generator):
-                    self.register_attribute(f"{path}.{attribute}", part, attribute)
+                    name = f"{path}.{attribute}"
+                    self.register_attribute(name, part, attribute, fixed.get(name))
 
     def names(self) -> list[str]:
         return list(self._current)
@@ -77,7 +91,7 @@ class RandomStreams:
         """Seed the named streams (all when ``None``) again from the run's seed, as when they were
         registered; the global ones are seeded by :meth:`seed_globals`. Each generator keeps its device."""
         for name in self.names() if names is None else names:
-            self._current[name]().manual_seed(stream_seed(self.run_seed, name))
+            self._current[name]().manual_seed(self._fixed.get(name, stream_seed(self.run_seed, name)))
 
     def seed_globals(self) -> None:
         torch.manual_seed(self.run_seed)  # also seeds every CUDA device

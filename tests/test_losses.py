@@ -129,12 +129,14 @@ def test_loss_forward_never_reads_the_ground_truth(loss, physics, make_cfg):
     y = physics_op(x)
     nan_truth = torch.full_like(x, float("nan"))
     model = instantiate(cfg.model)
-    terms = [instantiate(spec) for spec in cfg.loss.losses] + [instantiate(spec) for spec in cfg.loss.get("losses_d", [])]
+    given = {}
+    if cfg.loss.get("real_samples") is not None:  # D's real samples, as the run attaches them
+        given["real_samples"] = instantiate(cfg.loss.real_samples)
+        given["real_samples"].attach([(nan_truth[i], y[i], {k: v[i] for k, v in params.items()}) for i in range(2)])
+    terms = [instantiate(spec) for spec in cfg.loss.losses] + [instantiate(spec, **given) for spec in cfg.loss.losses_d]
     extra = {"D": instantiate(cfg.loss.discriminator)} if cfg.loss.get("discriminator") is not None else {}
     for term in terms:
         model = term.adapt_model(model)
-        if hasattr(term, "attach_training_data"):
-            term.attach_training_data([(nan_truth[i], y[i], {k: v[i] for k, v in params.items()}) for i in range(2)], 2, 0)
     model.train()
     # as deepinv's Trainer does: wrapped models (splitting, R2R) keep what the loss needs
     takes_update = "update_parameters" in inspect.signature(model.forward).parameters

@@ -1,0 +1,24 @@
+"""The checkpoint shipped with the package (ckpt=demo): made by the README's command, evaluated at once."""
+
+from __future__ import annotations
+
+from conftest import trainer_for  # noqa: F401  (conftest first: it registers the schemas)
+from ssibench import checkpoints
+from ssibench.context import identifying_config
+from ssibench.demo import OVERRIDES
+from ssibench.run import run
+
+
+def test_the_shipped_checkpoint_is_what_the_readme_command_makes(make_cfg):
+    shipped = checkpoints.read(checkpoints.SHIPPED["demo"])
+    cfg = make_cfg(*OVERRIDES, smoke=False)  # python -m ssibench.demo trains launch.py's default run of these
+    assert shipped["config"] == identifying_config(cfg), "remake it: python -m ssibench.demo"
+    assert set(shipped) == {"epoch", "state_dict", "config"} and shipped["epoch"] == cfg.epochs - 1
+    assert checkpoints.SHIPPED["demo"].stat().st_size < 4 * 2**20  # small enough to ship
+
+
+def test_ckpt_demo_evaluates_the_shipped_model_at_once(make_cfg, tmp_path):
+    results = run(make_cfg("loss=mo_ei", "epochs=0", "ckpt=demo", smoke=False))
+    assert results["status"] == "ok" and results["n_test"] == 27 and results["train_seconds"] == 0
+    # a trained model: well above the zero-filled reconstruction of the same test set
+    assert results["metrics"]["PSNR"]["mean"] > results["zero_filled"]["PSNR"]["mean"] + 1
