@@ -138,3 +138,10 @@ def test_a_loss_file_with_a_mistyped_key_fails_at_composition(make_cfg, tmp_path
     )
     with pytest.raises(Exception, match="requries"):
         make_cfg(f"hydra.searchpath=[file://{tmp_path}]", "loss=typo")
+
+
+def test_the_discriminator_is_the_originals_reduced_like_the_unet_at_the_default_scale(make_cfg):
+    default = make_cfg("loss=adversarial", smoke=False).loss.discriminator
+    paper = make_cfg("loss=uair", "experiment=ssibench", smoke=False).loss.discriminator
+    assert (default.d_dim, paper.d_dim) == (32, 128) and default.d_blocks == paper.d_blocks == 4
+    assert make_cfg("loss=adversarial", smoke=False).model.denoiser.channels_per_scale[0] == 16  # the UNet's likewise
