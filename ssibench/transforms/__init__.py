@@ -1,1 +1,2 @@
-"""Transforms for loss configs: ``compose`` (deepinv's ``*`` in YAML) and ``noise`` (noise of a random level)."""
+"""Transforms for loss configs: ``compose`` (deepinv's ``*`` in YAML), ``noise`` (noise of a random
+level) and ``cpab`` (the CPAB diffeomorphisms of MO-EI, integrated in batches)."""
