@@ -29,37 +29,33 @@ def velocity_basis(n_tesselation: int, zero_boundary: bool, volume_preservation:
     return torch.tensor(tessellation.B, dtype=torch.float32)  # as libcpab casts it
 
 
-def cell_index(p0: torch.Tensor, p1: torch.Tensor, n: int) -> torch.Tensor:
-    """Index (float) of the triangle of libcpab's n × n tessellation of [0, 1]² holding each point (p0, p1).
+def cell_index(points: torch.Tensor, n: int) -> torch.Tensor:
+    """Index (float) of the triangle of libcpab's n × n tessellation of [0, 1]² holding each point of (2, M).
 
-    Square (i, j) (i along p0) holds triangles 4(i + n j) + 0..3: top, right, bottom, left, split by
-    its diagonals. The arithmetic is libcpab's (``findcellidx2D``), so a point on an edge lands in
-    the same triangle; points outside the square go to the triangle facing them, as there. The
-    branches are products of 0/1 floats: ``torch.where`` costs ~20 arithmetic ops on the CPU.
+    Square (i, j) (i along the first coordinate) holds triangles 4(i + n j) + 0..3, split by its
+    diagonals. The arithmetic is libcpab's (``findcellidx2D``), so a point on an edge lands in the
+    same triangle; points outside the square go to the triangle facing them, as there. Branches are
+    sums of 0/1 terms: ``torch.where`` costs as much as ~20 arithmetic ops on the CPU.
     """
     inc = 1.0 / n
     edge = n * inc
-    q0 = p0.clamp(0.0, edge - 1e-8)
-    q1 = p1.clamp(0.0, edge - 1e-8)
-    mod0 = torch.fmod(q0, inc)
-    mod1 = torch.fmod(q1, inc)
-    square = ((q0 - mod0) / inc).round().clamp(max=n - 1) + n * ((q1 - mod1) / inc).round().clamp(max=n - 1)
-    x, y = mod0 / inc, mod1 / inc
-    s0, s1 = p0 / inc, p1 / inc
-    left, right, bottom, top = p0 <= 0, p0 >= edge, p1 >= edge, p1 <= 0
-    # (x, y): the place in the square. Triangle 0 rests on its edge y = 0, 1 on x = 1, 2 on y = 1, 3 on x = 0.
+    clamped = points.clamp(0.0, edge - 1e-8)
+    rest = torch.fmod(clamped, inc)
+    squares = ((clamped - rest) / inc).round().clamp(max=n - 1)
+    x, y = rest / inc  # the place in the square
+    s0, s1 = points / inc
+    left, top = points <= 0
+    right, bottom = points >= edge
+    # Triangle 0 rests on the square's edge y = 0, 1 on x = 1, 2 on y = 1, 3 on x = 0.
     diagonal, antidiagonal = (x < y).float(), (1 - x < y).float()
     inside = antidiagonal + diagonal * (3 - 2 * antidiagonal)
-    # Beyond p0 = 0: triangle 0 or 2 in the corners past a diagonal through the domain's corner, else 3.
-    left_side = 1 - (top & (s1 < s0)).float()
-    left_side = left_side * (3 - (bottom & (s1 - n > -s0)).float())
-    # Beyond p0 = 1: likewise 0, 2, else 1; beyond p1 = 1 (only): 2; beyond p1 = 0 (only): 0, as y is clamped to 0.
-    right_side = 1 - (top & (-s1 > s0 - n)).float()
-    right_side = right_side * (1 + (bottom & (s1 - n > s0 - n)).float())
+    # Beyond the domain's edge p0 = 0 (or 1): the face 3 (or 1), or in a corner 0 or 2 past the diagonal through
+    # the domain's corner; beyond p1 = 1 only: 2; beyond p1 = 0 only: 0, as y is clamped to 0 there.
+    left_side = 3 - 3 * (top & (s1 < s0)).float() - (bottom & (s1 - n > -s0)).float()
+    right_side = 1 - (top & (-s1 > s0 - n)).float() + (bottom & (s1 - n > s0 - n)).float()
     left, right, bottom = left.float(), right.float(), bottom.float()
-    below = bottom * 2 + (1 - bottom) * inside
-    triangle = left * left_side + (1 - left) * (right * right_side + (1 - right) * below)
-    return 4 * square + triangle
+    elsewhere = (1 - left - right) * (bottom * 2 + (1 - bottom) * inside)
+    return 4 * (squares[0] + n * squares[1]) + left * left_side + right * right_side + elsewhere
 
 
 def integrate(points: torch.Tensor, theta: torch.Tensor, basis: torch.Tensor, n_tesselation: int) -> torch.Tensor:
@@ -74,14 +70,13 @@ def integrate(points: torch.Tensor, theta: torch.Tensor, basis: torch.Tensor, n_
     # libcpab's own Padé approximant: with it the points are libcpab's to the bit on the CPU (measured;
     # torch.linalg.matrix_exp differs in the last bits, which 50 steps grow to ~1e-5).
     steps = expm(homogeneous * (1.0 / SOLVER_STEPS))[:, :2, :].reshape(len(fields), 6).t().contiguous()
-    first = torch.arange(len(theta), device=theta.device, dtype=torch.float32)[:, None] * n_cells  # θ's own cells
-    p0 = points[0].expand(len(theta), -1).reshape(-1)
-    p1 = points[1].expand(len(theta), -1).reshape(-1)
-    first = first.expand(-1, points.shape[1]).reshape(-1)
+    first = torch.arange(len(theta), device=theta.device, dtype=torch.float32) * n_cells  # each θ's own cells
+    first = first[:, None].expand(-1, points.shape[1]).reshape(-1)
+    moved = points[:, None, :].expand(-1, len(theta), -1).reshape(2, -1)
     for _ in range(SOLVER_STEPS):
-        step = steps.index_select(1, (cell_index(p0, p1, n_tesselation) + first).long())
-        p0, p1 = step[0] * p0 + step[1] * p1 + step[2], step[3] * p0 + step[4] * p1 + step[5]
-    return torch.stack([p0, p1]).reshape(2, len(theta), -1).transpose(0, 1)
+        step = steps.index_select(1, (cell_index(moved, n_tesselation) + first).long()).view(2, 3, -1)
+        moved = step[:, 0] * moved[0] + step[:, 1] * moved[1] + step[:, 2]
+    return moved.view(2, len(theta), -1).transpose(0, 1)
 
 
 class CPABDiffeomorphism(Transform):
