@@ -9,6 +9,7 @@ import torch
 from deepinv.transform import CPABDiffeomorphism as LibcpabDiffeomorphism
 from hydra.utils import instantiate
 
+from ssibench.deepinv_compat import MOEILoss
 from ssibench.training import seed_random_generators
 from ssibench.transforms.cpab import CPABDiffeomorphism, integrate
 
@@ -129,7 +130,8 @@ def test_the_inverse_transform_undoes_it_up_to_the_solver():
 def test_the_mo_ei_losses_use_it_with_a_generator_the_run_seeds(loss, make_cfg):
     cfg = make_cfg(f"loss={loss}", "physics=noisy", "trainer.device=cpu")
     equivariance = instantiate(cfg.loss.losses[1])
-    assert isinstance(equivariance.T, CPABDiffeomorphism) and equivariance.T.rng.device.type == "cpu"
+    assert isinstance(equivariance, MOEILoss) and isinstance(equivariance.T, CPABDiffeomorphism)
+    assert equivariance.T.rng.device.type == "cpu"
     seed_random_generators([equivariance], seed=3)
     seeded = equivariance.T.get_params(torch.zeros(1, 2, 8, 8))["diffeo"]
     seed_random_generators([equivariance], seed=3)
