@@ -30,7 +30,7 @@ def velocity_basis(n_tesselation: int, zero_boundary: bool, volume_preservation:
 
 
 def cell_index(points: torch.Tensor, n: int) -> torch.Tensor:
-    """Index (float) of the triangle of libcpab's n × n tessellation of [0, 1]² holding each point of (2, M).
+    """Index (int64) of the triangle of libcpab's n × n tessellation of [0, 1]² holding each point of (2, M).
 
     Square (i, j) (i along the first coordinate) holds triangles 4(i + n j) + 0..3, split by its
     diagonals. The arithmetic is libcpab's (``findcellidx2D``), so a point on an edge lands in the
@@ -41,7 +41,9 @@ def cell_index(points: torch.Tensor, n: int) -> torch.Tensor:
     edge = n * inc
     clamped = points.clamp(0.0, edge - 1e-8)
     rest = torch.fmod(clamped, inc)
-    squares = ((clamped - rest) / inc).round().clamp(max=n - 1)
+    # libcpab's round(), as (v + 0.5).long(): v >= 0 is an integer up to float error, and torch's rounding ops
+    # open a parallel region at any size, each a scheduler time slice (~16 ms) on a CPU shared with other jobs.
+    squares = ((clamped - rest) / inc + 0.5).long().clamp(max=n - 1)
     x, y = rest / inc  # the place in the square
     s0, s1 = points / inc
     left, top = points <= 0
@@ -55,7 +57,7 @@ def cell_index(points: torch.Tensor, n: int) -> torch.Tensor:
     right_side = 1 - (top & (-s1 > s0 - n)).float() + (bottom & (s1 - n > s0 - n)).float()
     left, right, bottom = left.float(), right.float(), bottom.float()
     elsewhere = (1 - left - right) * (bottom * 2 + (1 - bottom) * inside)
-    return 4 * (squares[0] + n * squares[1]) + left * left_side + right * right_side + elsewhere
+    return 4 * (squares[0] + n * squares[1]) + (left * left_side + right * right_side + elsewhere).long()
 
 
 def integrate(points: torch.Tensor, theta: torch.Tensor, basis: torch.Tensor, n_tesselation: int) -> torch.Tensor:
@@ -70,11 +72,11 @@ def integrate(points: torch.Tensor, theta: torch.Tensor, basis: torch.Tensor, n_
     # libcpab's own Padé approximant: with it the points are libcpab's to the bit on the CPU (measured;
     # torch.linalg.matrix_exp differs in the last bits, which 50 steps grow to ~1e-5).
     steps = expm(homogeneous * (1.0 / SOLVER_STEPS))[:, :2, :].reshape(len(fields), 6).t().contiguous()
-    first = torch.arange(len(theta), device=theta.device, dtype=torch.float32) * n_cells  # each θ's own cells
+    first = torch.arange(len(theta), device=theta.device) * n_cells  # each θ's own cells
     first = first[:, None].expand(-1, points.shape[1]).reshape(-1)
     moved = points[:, None, :].expand(-1, len(theta), -1).reshape(2, -1)
     for _ in range(SOLVER_STEPS):
-        step = steps.index_select(1, (cell_index(moved, n_tesselation) + first).long()).view(2, 3, -1)
+        step = steps.index_select(1, cell_index(moved, n_tesselation) + first).view(2, 3, -1)
         moved = step[:, 0] * moved[0] + step[:, 1] * moved[1] + step[:, 2]
     return moved.view(2, len(theta), -1).transpose(0, 1)
 
