@@ -80,8 +80,8 @@ def clone_physics(physics: Physics) -> Physics:
 
     Behaviour fixed: deepinv 0.5's ``Physics.clone`` finds the generators to copy by listing, with
     ``dir`` and ``inspect.getattr_static``, every attribute of every object it reaches, tensors
-    included: ~0.3 s a call for this benchmark's MRI operators on a 2-core CPU, more than an ``mc``
-    training step, and ``MOILoss`` clones the operator on every step. Here the generators are found
+    included: 0.22 s a call for this benchmark's MRI operators on an idle 2-core CPU, longer than an
+    ``mc`` training step, and ``MOILoss`` clones the operator on every step. Here the generators are found
     through the instance dicts and containers that ``copy.deepcopy`` itself follows (from torch 2.4
     deepcopy also copies a generator it meets, so none can be left shared).
     """
