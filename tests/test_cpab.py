@@ -10,7 +10,7 @@ from deepinv.transform import CPABDiffeomorphism as LibcpabDiffeomorphism
 from hydra.utils import instantiate
 
 from ssibench.deepinv_compat import MOEILoss
-from ssibench.training import seed_random_generators
+from ssibench.random_streams import RandomStreams
 from ssibench.transforms.cpab import CPABDiffeomorphism, integrate
 
 DEVICES = [
@@ -127,14 +127,16 @@ def test_the_inverse_transform_undoes_it_up_to_the_solver():
 
 
 @pytest.mark.parametrize("loss", ["mo_ei", "robust_mo_ei"])
-def test_the_mo_ei_losses_use_it_with_a_generator_the_run_seeds(loss, make_cfg):
+def test_the_mo_ei_losses_use_it_with_a_generator_the_run_registers(loss, make_cfg):
     cfg = make_cfg(f"loss={loss}", "physics=noisy", "trainer.device=cpu")
     equivariance = instantiate(cfg.loss.losses[1])
     assert isinstance(equivariance, MOEILoss) and isinstance(equivariance.T, CPABDiffeomorphism)
     assert equivariance.T.rng.device.type == "cpu"
-    seed_random_generators([equivariance], seed=3)
+    streams = RandomStreams(seed=3)
+    streams.register_module("loss.1", equivariance)
+    assert streams.generators["loss.1.T.rng"] is equivariance.T.rng
     seeded = equivariance.T.get_params(torch.zeros(1, 2, 8, 8))["diffeo"]
-    seed_random_generators([equivariance], seed=3)
+    streams.seed()
     assert torch.equal(equivariance.T.get_params(torch.zeros(1, 2, 8, 8))["diffeo"], seeded)
 
 

@@ -19,7 +19,7 @@ def _generators(module) -> list[torch.Generator]:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_clone_physics_returns_what_physics_clone_does(scenario, make_cfg):
     """The same operator, noise stream included, and as independent of the original."""
-    physics, generator = build_scenario(make_cfg(f"physics={scenario}").physics, seed=0)
+    physics, generator = build_scenario(make_cfg(f"physics={scenario}", "trainer.device=cpu").physics, seed=0)
     expected, got = physics.clone(), clone_physics(physics)
     assert type(got) is type(physics) and got is not physics
     states, expected_states = [g.get_state() for g in _generators(got)], [g.get_state() for g in _generators(expected)]
@@ -38,12 +38,12 @@ def test_clone_physics_returns_what_physics_clone_does(scenario, make_cfg):
 
 def test_the_mo_ei_loss_is_deepinv_s(make_cfg):
     """Same generator states in, same loss out (noise of the re-measurement included)."""
-    physics, _ = build_scenario(make_cfg("physics=noisy").physics, seed=0)
+    physics, _ = build_scenario(make_cfg("physics=noisy", "trainer.device=cpu").physics, seed=0)
     x_net = torch.rand(2, 2, 32, 32, generator=torch.Generator().manual_seed(2))
     y = physics(x_net)
     values = []
     for loss_class in (dinv.loss.MOEILoss, MOEILoss):
-        _, physics_generator = build_scenario(make_cfg("physics=noisy").physics, seed=3)
+        _, physics_generator = build_scenario(make_cfg("physics=noisy", "trainer.device=cpu").physics, seed=3)
         transform = CPABDiffeomorphism(rng=torch.Generator().manual_seed(4))
         loss = loss_class(transform=transform, physics_generator=physics_generator)
         values.append(loss(x_net=x_net, y=y, physics=physics, model=lambda y, physics: physics.A_adjoint(y)))
