@@ -190,7 +190,7 @@ def test_the_leak_guard_catches_a_loss_that_reads_the_ground_truth(make_cfg, tmp
 
 
 def test_range_noise_draws_levels_in_its_range():
-    from ssibench.transforms import RangeNoise
+    from ssibench.transforms.noise import RangeNoise
 
     transform = RangeNoise(sigma_range=[0.05, 0.2], rng=torch.Generator().manual_seed(0))
     levels = [transform._get_params()["noise_model"][0].sigma.item() for _ in range(200)]

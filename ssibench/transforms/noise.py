@@ -1,17 +1,9 @@
-"""Transforms for loss configs that YAML cannot spell directly."""
+"""Noise transforms for consistency losses."""
 
 from __future__ import annotations
 
-import functools
-import operator
-
 import torch
-from deepinv.transform import RandomNoise, Transform
-
-
-def chain(transforms: list[Transform]) -> Transform:
-    """``T1 * T2 * ...``: apply the transforms one after the other (deepinv's ``*`` on transforms)."""
-    return functools.reduce(operator.mul, transforms)
+from deepinv.transform import RandomNoise
 
 
 class RangeNoise(RandomNoise):
