@@ -9,7 +9,6 @@ import torch
 from deepinv.transform import CPABDiffeomorphism as LibcpabDiffeomorphism
 from hydra.utils import instantiate
 
-from ssibench.deepinv_compat import MOEILoss
 from ssibench.random_streams import RandomStreams
 from ssibench.transforms.cpab import CPABDiffeomorphism, integrate
 
@@ -130,7 +129,7 @@ def test_the_inverse_transform_undoes_it_up_to_the_solver():
 def test_the_mo_ei_losses_use_it_with_a_generator_the_run_registers(loss, make_cfg):
     cfg = make_cfg(f"loss={loss}", "physics=noisy", "trainer.device=cpu")
     equivariance = instantiate(cfg.loss.losses[1])
-    assert isinstance(equivariance, MOEILoss) and isinstance(equivariance.T, CPABDiffeomorphism)
+    assert isinstance(equivariance.T, CPABDiffeomorphism)
     assert equivariance.T.rng.device.type == "cpu"
     streams = RandomStreams(seed=3)
     streams.register_module("loss.1", equivariance)
