@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -45,15 +46,17 @@ def sweep_command(seeds: str, jobs: int, sweep_dir: Path) -> list[str]:
 
 
 def run_sweep(seeds: str, jobs: int, sweep_dir: Path) -> dict:
-    """Run the grid into ``sweep_dir`` as a user would, and record how (beside the results)."""
+    """Run the grid into ``sweep_dir`` as a user would, and record how (beside the results). The
+    cores are shared out between the jobs (``OMP_NUM_THREADS``): more threads than cores stall."""
     command = sweep_command(seeds, jobs, sweep_dir)
+    threads = max(1, (os.cpu_count() or 1) // jobs)
     start = time.perf_counter()
-    finished = subprocess.run(command, cwd=ROOT)
+    finished = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     record = {
-        "command": f"python launch.py {' '.join(command[3:-1])}",
+        "command": f"OMP_NUM_THREADS={threads} python launch.py {' '.join(command[3:-1])}",
         "wall_seconds": time.perf_counter() - start,
         "exit_code": finished.returncode,  # non-zero when a job failed: the section lists it
-        "machine": f"{device_model(torch.device('cpu'))} ({torch.get_num_threads()} threads, no GPU)"
+        "machine": f"{device_model(torch.device('cpu'))} ({os.cpu_count()} cores, no GPU)"
         if not torch.cuda.is_available()
         else device_model(torch.device("cuda")),
         "python": platform.python_version(),

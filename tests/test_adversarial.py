@@ -84,10 +84,10 @@ def test_the_discriminator_refuses_images_of_another_size():
 
 def test_both_losses_train_the_original_discriminator_with_a_linear_score(make_cfg):
     for loss in ("adversarial", "uair"):
-        spec = make_cfg(f"loss={loss}").loss.discriminator
+        spec = make_cfg(f"loss={loss}", "experiment=ssibench").loss.discriminator  # the paper's setup
         assert spec._target_ == "ssibench.models.skip_conv_discriminator.SkipConvDiscriminator"
         assert (spec.d_dim, spec.d_blocks, spec.in_channels, spec.use_sigmoid) == (128, 4, 2, False)
-        assert list(spec.img_size) == [32, 32]  # ${img_size} of debug=smoke
+        assert list(spec.img_size) == [32, 32]  # ${img_size} of debug=smoke, which comes after the experiment
 
 
 # --- the loss terms against their formulas ------------------------------------------------------
