@@ -16,21 +16,26 @@ import tempfile
 from pathlib import Path
 
 from ssibench import checkpoints
-from ssibench.context import compose_config
+from ssibench.context import compose_config, identifying_config
 from ssibench.folders import RunDir
+from ssibench.record import read_record
 
 OVERRIDES = ["loss=mo_ei"]  # everything else: the defaults
 
 
-def make(out: Path = checkpoints.SHIPPED["demo"], overrides: list[str] = OVERRIDES) -> dict:
-    """Train the demo run and write its checkpoint to ``out``; its results."""
+def make(out: Path = checkpoints.SHIPPED["demo"], source: Path | None = None) -> dict:
+    """Train the demo run (or take the finished run ``source`` of the same config) and write its
+    checkpoint to ``out``; the run's results."""
     from ssibench.run import run
 
     with tempfile.TemporaryDirectory(prefix="ssibench-demo-") as folder:
-        results = run(compose_config(overrides, Path(folder)))
-        if results["status"] != "ok":
-            raise SystemExit(f"demo: the run ended {results['status']}: {results['reason']}")
-        state = checkpoints.read(RunDir(folder).checkpoints / checkpoints.LAST)
+        cfg = compose_config(OVERRIDES, Path(source or folder))
+        identity = identifying_config(cfg)
+        results = read_record(RunDir(source)) if source is not None else run(cfg)
+        if results is None or results["status"] != "ok" or results["epochs"] != cfg.epochs:
+            raise SystemExit(f"demo: {source or 'the run'} holds no finished run of {' '.join(OVERRIDES)}")
+        state = checkpoints.read(RunDir(source or folder).checkpoints / checkpoints.LAST)
+    checkpoints.check_same_run(state["config"], identity, f"{source}", hint="give a run of python launch.py loss=mo_ei")
     kept = {key: state[key] for key in ("epoch", "state_dict", "config")}
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoints.save_atomically(kept, out)
@@ -40,8 +45,9 @@ def make(out: Path = checkpoints.SHIPPED["demo"], overrides: list[str] = OVERRID
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ssibench.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=checkpoints.SHIPPED["demo"], help="default: the shipped file")
+    parser.add_argument("--from", dest="source", type=Path, help="a finished run of the same config, instead of training")
     args = parser.parse_args(argv)
-    results = make(args.out)
+    results = make(args.out, args.source)
     print(f"wrote {args.out}: PSNR {results['metrics']['PSNR']['mean']:.2f} dB on the default test set")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import trainer_for  # noqa: F401  (conftest first: it registers the schemas)
 from ssibench import checkpoints
 from ssibench.context import identifying_config
@@ -22,3 +24,15 @@ def test_ckpt_demo_evaluates_the_shipped_model_at_once(make_cfg, tmp_path):
     assert results["status"] == "ok" and results["n_test"] == 27 and results["train_seconds"] == 0
     # a trained model: well above the zero-filled reconstruction of the same test set
     assert results["metrics"]["PSNR"]["mean"] > results["zero_filled"]["PSNR"]["mean"] + 1
+
+
+def test_the_demo_is_taken_only_from_a_finished_run_of_its_config(make_cfg, tmp_path):
+    from ssibench.demo import make
+
+    out = tmp_path / "demo.pth.tar"
+    with pytest.raises(SystemExit, match="holds no finished run of loss=mo_ei"):
+        make(out, source=tmp_path)  # an empty folder
+    run(make_cfg("loss=mc", output_dir=tmp_path / "mc"))
+    with pytest.raises(SystemExit, match="holds no finished run"):
+        make(out, source=tmp_path / "mc")  # debug=smoke: 1 epoch, not the demo's 20
+    assert not out.exists()

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import wandb
 
 from conftest import assert_ok, assert_picture, launch
 from wandb_records import log_summary
@@ -202,6 +203,8 @@ def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkey
            cost=_cost("cuda", "NVIDIA H200", 1800.0, 0.25, 900.0))
     assert main([str(sweep), "--wandb"]) == 0
     assert "logged to W&B: " in capsys.readouterr().out
+    # what the command's exit does: W&B's service closes the run's log, so the file is whole when read
+    wandb.teardown()
     (log,) = (tmp_path / "wandb-files").glob("wandb/offline-run-*/run-*.wandb")
     run = log_summary(log)
     assert run["project"] == "ssibench" and run["name"] == "leaderboard"  # W&B's default project: ours

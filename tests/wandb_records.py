@@ -32,6 +32,8 @@ def read_records(path: str | Path) -> list:
         if length == 0 and kind == 0:  # zero padding to the end of the block
             pos += left_in_block - _CHUNK_HEADER
             continue
+        if pos + length > len(data):
+            raise AssertionError(f"{path} ends inside a record: read it after the W&B run's process has closed it")
         pending += data[pos : pos + length]
         pos += length
         if kind in (1, 4):
