@@ -79,15 +79,16 @@ def embedded_section(sweep_dir: Path, record: dict) -> str:
             if path.name.startswith(("psnr_", "reconstructions_")):
                 shutil.copyfile(path, FIGURES / path.name)
                 shown.append(f"![{path.stem}](docs/embedded/{path.name})")
-    epochs = sorted({r["epochs"] for r in results})
+    epochs = ", ".join(str(n) for n in sorted({r["epochs"] for r in results}))
     seeds = sorted({r["seed"] for r in results})
-    hours = record["wall_seconds"] / 3600
+    seeds = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)}"
+    minutes = record["wall_seconds"] / 60
     tables_md = to_markdown(tables).split("\n", 2)[2]  # without its "# Leaderboard" title
     return "\n".join(
         [
             f"Measured with `{record['command']}` (then `python -m ssibench.readme_results --sweep <that folder>`)",
             f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
-            f"{len(results)} jobs, {epochs} epochs, seed(s) {seeds}, {hours:.2f} h wall time in all.",
+            f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all.",
             "",
             tables_md.replace("\n## ", "\n### ").lstrip().replace("## ", "### ", 1),
             *shown,

@@ -54,7 +54,7 @@ def test_the_sections_are_rewritten_from_the_sweep_and_nothing_else(readme):
     text = path.read_text()
     assert text.startswith("# Title\n\nkept before\n") and text.rstrip().endswith("kept after")
     assert "old embedded-leaderboard" not in text and "old default-scale" not in text
-    assert "### Scenario `mri`" in text and "### Scenario `noisy`" in text and "1.00 h wall time" in text
+    assert "### Scenario `mri`" in text and "### Scenario `noisy`" in text and "20 epochs, seed 0, 60 minutes wall time in all" in text
     assert "| `python launch.py loss=sup` | 26.25 ± 0.2 | 0.500 ± 0.10 | 20 epochs, 60 s, 540 steps |" in text
     assert "| `python launch.py loss=zero_filled` | 19.25 ± 0.2 | 0.500 ± 0.10 | none |" in text
     assert (path.parent / "docs" / "embedded" / "psnr_mri.png").is_file() and "docs/embedded/psnr_mri.png" in text
