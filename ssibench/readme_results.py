@@ -111,12 +111,10 @@ def default_scale_section(sweep_dir: Path) -> str:
         r = by_loss[loss]
         psnr, ssim = r["metrics"]["PSNR"], r["metrics"]["SSIM"]
         cost = r.get("cost") or {}
-        training = f"{cost['train_seconds']:.0f} s, {cost['steps']} steps" if cost.get("steps") else "none"
-        epochs = f"{r['epochs']} epochs, " if cost.get("steps") else ""
-        lines.append(
-            f"| `{command}` | {psnr['mean']:.2f} ± {psnr['std']:.1f} | {ssim['mean']:.3f} ± {ssim['std']:.2f} "
-            f"| {epochs}{training} |"
-        )
+        trained = cost.get("steps")
+        training = f"{r['epochs']} epochs, {cost['train_seconds']:.0f} s, {cost['steps']} steps" if trained else "none"
+        scores = f"{psnr['mean']:.2f} ± {psnr['std']:.1f} | {ssim['mean']:.3f} ± {ssim['std']:.2f}"
+        lines.append(f"| `{command}` | {scores} | {training} |")
     return "\n".join(lines) + "\n"
 
 
