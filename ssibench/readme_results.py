@@ -51,7 +51,7 @@ def run_sweep(seeds: str, jobs: int, sweep_dir: Path) -> dict:
     command = sweep_command(seeds, jobs, sweep_dir)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     start = time.perf_counter()
-    finished = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    finished = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=False)
     record = {
         "command": f"OMP_NUM_THREADS={threads} python launch.py {' '.join(command[3:-1])}",
         "wall_seconds": time.perf_counter() - start,
@@ -87,8 +87,10 @@ def embedded_section(sweep_dir: Path, record: dict) -> str:
     return "\n".join(
         [
             f"Measured with `{record['command']}` (then `python -m ssibench.readme_results --sweep <that folder>`)",
-            f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
-            f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all.",
+            (
+                f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
+                f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all."
+            ),
             "",
             tables_md.replace("\n## ", "\n### ").lstrip().replace("## ", "### ", 1),
             *shown,

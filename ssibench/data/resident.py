@@ -8,6 +8,7 @@ the same generator would give, so a run's numbers do not depend on the path its 
 
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -37,7 +38,7 @@ class ResidentBatches:
         self.items = _to(items, torch.device(device))
 
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        return math.ceil(len(self.dataset) / self.batch_size)
 
     def __iter__(self):
         n = len(self.dataset)
