@@ -41,12 +41,17 @@ def test_a_cuda_run_is_scored_on_the_cpu_made_test_set(make_cfg, tmp_path):
 
 
 def test_a_resumed_cuda_run_restores_the_cuda_generators(make_cfg, tmp_path):
-    run(make_cfg("loss=ei", "trainer.device=cuda", "epochs=1", output_dir=tmp_path / "run"))
+    """As tests/test_random_streams.py's test of the CPU's default generator, on CUDA."""
+    # robust_ei's SURE term draws its probe noise from the default generator of y's device: the CUDA one
+    config = ("loss=robust_ei", "physics=noisy", "trainer.device=cuda")
+    run(make_cfg(*config, "epochs=1", output_dir=tmp_path / "run"))
     saved = torch.load(RunDir(tmp_path / "run").checkpoints / checkpoints.LAST, weights_only=True)["random_streams"]
-    torch.cuda.manual_seed_all(12345)  # anything else
-    trainer = trainer_for(make_cfg("loss=ei", "trainer.device=cuda", "epochs=2"), output_dir=tmp_path / "run")
+    trainer = trainer_for(make_cfg(*config, "epochs=2"), output_dir=tmp_path / "run")  # seeds the globals again
+    built = torch.cuda.get_rng_state_all()
+    assert not all(torch.equal(now, then) for now, then in zip(built, saved["cuda"]))  # training drew from them
+    torch.cuda.manual_seed_all(12345)  # anything else: only the restore can bring the saved states back
     trainer.setup_train()
-    assert all(torch.equal(now, then.cpu()) for now, then in zip(torch.cuda.get_rng_state_all(), saved["cuda"]))
+    assert all(torch.equal(now, then) for now, then in zip(torch.cuda.get_rng_state_all(), saved["cuda"]))
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="a GPU slot pins a job only on a node with 2+ GPUs")

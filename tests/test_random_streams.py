@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import LOSSES, runnable, trainer_for
 
+from ssibench import checkpoints
 from ssibench import results as results_io
 from ssibench.folders import RunDir
 from ssibench.random_streams import RandomStreams, stream_seed
@@ -48,6 +49,20 @@ def test_a_run_continued_from_its_checkpoint_ends_equal_to_an_uninterrupted_one(
     assert continued["per_image"] == expected["per_image"]
     assert RunDir(tmp_path / "cut").curves.read_text() == RunDir(tmp_path / "whole").curves.read_text()
     assert results_io.read(RunDir(tmp_path / "cut").results)["cost"]["steps"] == expected["cost"]["steps"]
+
+
+def test_a_resumed_run_restores_the_default_generator_its_training_drew_from(make_cfg, tmp_path):
+    """Building a run seeds the global generators; resuming one must then bring them to the checkpoint's
+    state. (tests/test_cuda.py checks the same of the CUDA generators.)"""
+    # robust_ei's SURE term draws its probe noise from the default generator of y's device: here the CPU's
+    config = ("loss=robust_ei", "physics=noisy", "trainer.device=cpu")
+    run(make_cfg(*config, "epochs=1", output_dir=tmp_path / "run"))
+    saved = torch.load(RunDir(tmp_path / "run").checkpoints / checkpoints.LAST, weights_only=True)["random_streams"]
+    trainer = trainer_for(make_cfg(*config, "epochs=2"), output_dir=tmp_path / "run")  # seeds the globals again
+    assert not torch.equal(torch.get_rng_state(), saved["torch"])  # training drew from it
+    torch.manual_seed(12345)  # anything else: only the restore can bring the saved state back
+    trainer.setup_train()
+    assert torch.equal(torch.get_rng_state(), saved["torch"])
 
 
 def test_streams_are_seeded_by_run_seed_and_name_and_restored_from_their_state():
