@@ -4,12 +4,14 @@ their formulas, and their own random streams (fresh masks, the real-sample loade
 from __future__ import annotations
 
 import csv
+import math
 
 import pytest
 import torch
-from conftest import trainer_for
+from conftest import ROOT, trainer_for
 from deepinv.physics import MRI, MultiCoilMRI
 from deepinv.physics.generator import GaussianMaskGenerator
+from hydra.utils import instantiate
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
@@ -56,8 +58,15 @@ def test_the_discriminator_is_the_originals(side):
     assert not any(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in D.modules())  # full resolution
 
 
-def test_the_discriminator_has_the_issues_parameter_count_at_320():
-    assert _original_count(2, 128, 4, 320, 320) == 2_304 + 8 * 147_456 + 13_107_201 == 14_289_153
+@pytest.mark.parametrize("scale", [[], ["experiment=ssibench"]])  # the default scale, and the paper's at 320×320
+def test_the_discriminator_a_run_builds_has_the_originals_parameter_count_the_readme_gives(scale, make_cfg):
+    cfg = make_cfg("loss=adversarial", *scale, smoke=False)
+    D = instantiate(cfg.loss.discriminator)  # building is cheap, even the 14 M parameters at 320×320
+    count = sum(p.numel() for p in D.parameters())
+    layers = _original_layers(2, cfg.discriminator_channels, 4, cfg.img_size, cfg.img_size)
+    assert count == sum(math.prod(shape) for _, shape in layers)
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"{count / 1e6:.1f} M parameters at {cfg.img_size}×{cfg.img_size}" in readme
 
 
 def test_the_discriminator_computes_its_formula():
