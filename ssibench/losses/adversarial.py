@@ -8,7 +8,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 # The original benchmark (run seed 0) seeds each adversarial term's own mask generator and real-sample
-# loader with 42; here a run with seed s uses 42 + s, so seed=0 replays the original's streams.
+# loader with 42; here a run with seed s uses 42 + s, so seed=0 starts them from the original's seeds
+# (what that replays on which device: README, "Scenarios and losses").
 ORIGINAL_SEED = 42
 
 
