@@ -12,7 +12,8 @@ from conftest import assert_picture
 from ssibench import results as results_io
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cli import main
-from ssibench.leaderboard.figures import _mean_curve, _read_curves
+from ssibench.leaderboard.curves import read_curves
+from ssibench.leaderboard.figures import _mean_curve
 from ssibench.reconstruction import load_reconstruction
 from ssibench.run import run
 
@@ -102,7 +103,7 @@ def test_leaderboard_draws_each_scenarios_figures_and_says_what_it_left_out(tmp_
 
 def test_curves_sum_the_loss_terms_and_average_the_seeds(tmp_path):
     _write_run(tmp_path, "mc", "self-supervised", 0, 20, reconstruction=False)
-    psnr, loss = _read_curves(tmp_path / "mc-mri-0" / "metrics.csv")
+    psnr, loss = read_curves(tmp_path / "mc-mri-0" / "metrics.csv", "PSNR")
     assert psnr == {0: 17.0, 2: 19.0}  # epoch 1 was not evaluated
     assert loss == pytest.approx({0: 1.01, 1: 0.51, 2: 1 / 3 + 0.01})
-    assert _mean_curve([{0: 1.0, 1: 2.0}, {0: 3.0}]) == ([0, 1], [2.0, 2.0])
+    assert _mean_curve([{0: 1.0, 1: 2.0}, {0: 3.0}]) == ([1, 2], [2.0, 2.0])  # epochs shown from 1
