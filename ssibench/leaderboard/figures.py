@@ -115,14 +115,17 @@ def _mean_curve(curves: list[dict[int, float]]) -> tuple[list[int], list[float]]
 
 
 def _loss_scale(ax, losses: list[float]) -> None:
-    """Log for positive losses (they span decades), symlog where SURE-based ones go negative, with
-    its linear band at the smallest loss's decade; matplotlib labels the minor ticks itself when the
-    values span less than a decade, so the axis always has numbers."""
-    if not losses or min(losses) > 0:
-        ax.set_yscale("log")
-        return
-    smallest = min((abs(v) for v in losses if v != 0), default=1.0)
-    ax.set_yscale("symlog", linthresh=10 ** math.floor(math.log10(smallest)))
+    """Losses spanning a decade or more: log, or symlog where SURE-based ones go negative (its linear
+    band at the smallest loss's decade); a narrower range: linear (a log axis inside one decade may
+    hold no tick at all)."""
+    magnitudes = [abs(v) for v in losses if v != 0]
+    if magnitudes and max(magnitudes) >= 10 * min(magnitudes):
+        if min(losses) > 0:
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=10 ** math.floor(math.log10(min(magnitudes))))
+    else:
+        _plain(ax.yaxis)
 
 
 def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
