@@ -8,6 +8,9 @@ MNI152 data, through ``launch.py`` with joblib) and times it; then, from that sw
 the README's section "Leaderboard on the embedded data" (its four tables, the PSNR and reconstruction
 figures, the commands, the machine, the wall time) and the default-scale table are rewritten between
 their markers. Nothing else of the README changes; a section whose markers are missing is an error.
+The same sweep's runs (results.json, metrics.csv) replace those shipped with the package
+(:mod:`ssibench.leaderboard.shipped`), which ``python -m ssibench.leaderboard <run> --against embedded``
+ranks a new run among.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ssibench.atomic_files import atomic_path
 from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import collect_runs
+from ssibench.leaderboard.shipped import EMBEDDED, ship
 from ssibench.leaderboard.tables import build_tables
 from ssibench.training.cost import device_model
 
@@ -67,17 +71,18 @@ def run_sweep(seeds: str, jobs: int, sweep_dir: Path) -> dict:
     return record
 
 
-def embedded_section(sweep_dir: Path, record: dict) -> str:
+def embedded_section(sweep_dir: Path, record: dict, figures_dir: Path = FIGURES) -> str:
+    """The section's text; its figures are copied into ``figures_dir`` (``docs/embedded`` beside the README)."""
     runs = collect_runs([sweep_dir])
     results = [r for _, r in runs]
     tables = build_tables(results, folders=[folder for folder, _ in runs])
     figures = write_figures(tables, runs, sweep_dir)
-    FIGURES.mkdir(parents=True, exist_ok=True)
+    figures_dir.mkdir(parents=True, exist_ok=True)
     shown = []
     for scenario in sorted(figures):
         for path in figures[scenario]:
             if path.name.startswith(("psnr_", "reconstructions_")):
-                shutil.copyfile(path, FIGURES / path.name)
+                shutil.copyfile(path, figures_dir / path.name)
                 shown.append(f"![{path.stem}](docs/embedded/{path.name})")
     epochs = ", ".join(str(n) for n in sorted({r["epochs"] for r in results}))
     seeds = sorted({r["seed"] for r in results})
@@ -145,13 +150,21 @@ def main(argv: list[str] | None = None) -> int:
         if not (sweep_dir / SWEEP_RECORD).is_file():
             raise SystemExit(f"readme_results: {sweep_dir} has no {SWEEP_RECORD}: make the sweep with --run")
         record = json.loads((sweep_dir / SWEEP_RECORD).read_text())
-    text = README.read_text()
-    text = replace_section(text, "embedded-leaderboard", embedded_section(sweep_dir, record))
-    text = replace_section(text, "default-scale", default_scale_section(sweep_dir))
-    with atomic_path(README) as tmp:
-        tmp.write_text(text)
-    print(f"README.md: the embedded leaderboard and the default-scale table from {sweep_dir}")
+    regenerate(sweep_dir, record, README, FIGURES, EMBEDDED)
     return 0
+
+
+def regenerate(sweep_dir: Path, record: dict, readme: Path, figures_dir: Path, shipped: Path) -> None:
+    """Rewrite ``readme``'s sections (figures into ``figures_dir``) and replace the shipped runs in
+    ``shipped`` with the sweep's; the README is checked for its markers before anything is written."""
+    text = readme.read_text()
+    text = replace_section(text, "embedded-leaderboard", embedded_section(sweep_dir, record, figures_dir))
+    text = replace_section(text, "default-scale", default_scale_section(sweep_dir))
+    size = ship(sweep_dir, record, shipped)
+    with atomic_path(readme) as tmp:
+        tmp.write_text(text)
+    print(f"{readme.name}: the embedded leaderboard and the default-scale table from {sweep_dir}")
+    print(f"{shipped}: its runs, shipped for `python -m ssibench.leaderboard <run> --against embedded` ({size} bytes)")
 
 
 if __name__ == "__main__":

@@ -161,6 +161,8 @@ class RunRecord:
         }
         if self.per_image:
             out["per_image"] = {name: [float(x) for x in v] for name, v in self.per_image.items()}
+        if self.zero_filled:  # the leaderboard's zero-filled row, when no loss=zero_filled run was swept
+            out["zero_filled_per_image"] = {name: [float(x) for x in v] for name, v in self.zero_filled.items()}
         if self.cost is not None:
             out["cost"] = self.cost.as_dict()
         if self.test_set is not None:

@@ -12,7 +12,8 @@ from conftest import assert_picture
 from ssibench import results as results_io
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cli import main
-from ssibench.leaderboard.figures import _mean_curve, _read_curves
+from ssibench.leaderboard.curves import read_curves
+from ssibench.leaderboard.figures import _mean_curve
 from ssibench.reconstruction import load_reconstruction
 from ssibench.run import run
 
@@ -102,7 +103,39 @@ def test_leaderboard_draws_each_scenarios_figures_and_says_what_it_left_out(tmp_
 
 def test_curves_sum_the_loss_terms_and_average_the_seeds(tmp_path):
     _write_run(tmp_path, "mc", "self-supervised", 0, 20, reconstruction=False)
-    psnr, loss = _read_curves(tmp_path / "mc-mri-0" / "metrics.csv")
+    psnr, loss = read_curves(tmp_path / "mc-mri-0" / "metrics.csv", "PSNR")
     assert psnr == {0: 17.0, 2: 19.0}  # epoch 1 was not evaluated
     assert loss == pytest.approx({0: 1.01, 1: 0.51, 2: 1 / 3 + 0.01})
-    assert _mean_curve([{0: 1.0, 1: 2.0}, {0: 3.0}]) == ([0, 1], [2.0, 2.0])
+    assert _mean_curve([{0: 1.0, 1: 2.0}, {0: 3.0}]) == ([1, 2], [2.0, 2.0])  # epochs shown from 1
+
+
+def test_axes_read_as_plain_numbers_with_epochs_from_1_and_a_labelled_loss_axis(tmp_path, monkeypatch):
+    """A one-epoch run whose PSNR barely differs from zero-filled (the axes that showed `+1.2163e1`
+    over `0.0000…0.0010`, one epoch at x=0 between ticks ±0.045, and a loss axis without labels)."""
+    from ssibench.leaderboard import figures
+
+    for loss, psnr in (("mc", 12.1634), ("ssdu", 12.1639)):
+        _write_run(tmp_path, loss, "self-supervised", 0, psnr, curves=False, reconstruction=False)
+        results = results_io.read(tmp_path / f"{loss}-mri-0" / "results.json")
+        results_io.write(tmp_path / f"{loss}-mri-0" / "results.json", results | {"zero_filled": {"PSNR": {"mean": 12.1636, "std": 0.1}}})
+        with open(tmp_path / f"{loss}-mri-0" / "metrics.csv", "w", newline="") as f:
+            csv.writer(f).writerows([["epoch", "train/MCLoss", "eval/PSNR"], [0, 0.0213 if loss == "mc" else 0.0217, psnr]])
+    drawn = {}
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.setdefault(path.name, fig) and path)
+    assert main([str(tmp_path)]) == 0
+
+    def labels(axis) -> list[str]:  # the tick labels shown inside the axis's view
+        low, high = sorted(axis.get_view_interval())
+        return [t.get_text() for t in axis.get_ticklabels() if low <= t.get_position()[axis.axis_name == "y"] <= high]
+
+    for fig in drawn.values():
+        fig.draw_without_rendering()
+    ax_psnr, ax_loss = drawn["curves_mri.png"].axes
+    (ax_bars,) = drawn["psnr_mri.png"].axes
+    for axis in (ax_psnr.xaxis, ax_psnr.yaxis, ax_loss.xaxis, ax_bars.xaxis):
+        assert axis.get_offset_text().get_text() == "", axis
+        assert all(text and "e" not in text for text in labels(axis)), labels(axis)
+    assert labels(ax_psnr.xaxis) == ["1"] and labels(ax_loss.xaxis) == ["1"]  # the one epoch, numbered as logged
+    low, high = ax_psnr.get_ylim()
+    assert high - low >= figures.MIN_PSNR_SPAN and low < 12.1634 < high
+    assert len([text for text in labels(ax_loss.yaxis) if text]) >= 2  # 0.0213 .. 0.0217: still numbered

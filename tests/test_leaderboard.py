@@ -105,7 +105,7 @@ def test_runs_on_data_without_ground_truth_are_listed_not_ranked(tmp_path, capsy
     for path in tmp_path.glob("ei-*/results.json"):  # as run() writes it: ok, without metrics
         results_io.write(path, results_io.read(path) | {"status": "ok"})
     (table,) = build_tables(collect([tmp_path]))
-    assert [row.loss for row in table.rows] == ["good"] and table.rows[0].verdict == "best SSL"
+    assert [row.loss for row in table.rows] == ["zero_filled", "good"] and table.rows[1].verdict == "best SSL"
     assert table.not_run == [("EI", "ok", no_truth)]
     assert main([str(tmp_path)]) == 0
     assert f"- EI: ok — {no_truth}" in (tmp_path / "leaderboard.md").read_text()
@@ -134,17 +134,17 @@ def test_cost_columns_per_device_in_markdown_and_csv(tmp_path, capsys):
     assert main([str(tmp_path)]) == 0
     lines = (tmp_path / "leaderboard.md").read_text().splitlines()
     header = _cells(next(line for line in lines if line.startswith("| #")))
-    assert header[6:] == [
+    assert header[7:] == [
         "GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)",
         "CPU-h (AMD EPYC 7B13)", "s/step (AMD EPYC 7B13)", "peak MB (AMD EPYC 7B13)",
     ]
     rows = {cells[1]: cells for cells in map(_cells, lines) if len(cells) == len(header) and cells[0].isdigit()}
     # GPU and CPU hours are never averaged together: 1.5 GPU-h over two runs, 10 CPU-h over the third
-    assert rows["EI"][6:] == [
+    assert rows["EI"][7:] == [
         "1.5 (2 of 3 runs)", "0.6 (2 of 3 runs)", "1200 (2 of 3 runs)", "10 (1 of 3 runs)", "5 (1 of 3 runs)", "—"
     ]
-    assert rows["MC"][6:] == ["—"] * 6
-    assert rows["ZERO_FILLED"][6:] == ["0", "—", "—", "—", "—", "—"]  # trains nothing: no step time
+    assert rows["MC"][7:] == ["—"] * 6
+    assert rows["ZERO_FILLED"][7:] == ["0", "—", "—", "—", "—", "—"]  # trains nothing: no step time
 
     by_loss = {r["loss"]: r for r in csv.DictReader(open(tmp_path / "leaderboard.csv"))}
     ei = by_loss["ei"]
@@ -163,7 +163,7 @@ def test_markdown_cells_keep_pipes_line_breaks_and_html_as_text(tmp_path):
     assert main([str(tmp_path)]) == 0
     lines = (tmp_path / "leaderboard.md").read_text().splitlines()
     header = _cells(next(line for line in lines if line.startswith("| #")))
-    (row,) = [line for line in lines if line.startswith("| 1 |")]
+    (row,) = [line for line in lines if line.startswith("| 2 |")]  # after the zero-filled row
     cells = _cells(row)
     assert len(cells) == len(header) and cells[1] == "A\\|B C &lt;b&gt;bold&lt;/b&gt;"
     assert "- MOI: failed — failed \\| here second line &lt;script&gt;x&lt;/script&gt;" in lines
@@ -219,7 +219,7 @@ def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkey
     assert by_loss["worse"]["PSNR mean"] == pytest.approx(27.6) and by_loss["worse"]["vs best SSL"] == "worse"
     noisy = logged["leaderboard/noisy"]
     assert noisy["columns"][-3:] == ["GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)"]
-    assert noisy["data"][0][-3:] == [pytest.approx(0.5), 0.25, 900.0]
+    assert noisy["data"][-1][-3:] == [pytest.approx(0.5), 0.25, 900.0]
     assert sorted(map(tuple, logged["not_ranked/mri"]["data"])) == sorted(tables["mri"].not_run)
 
 

@@ -150,23 +150,27 @@ def test_the_site_holds_a_sortable_table_per_scenario_and_links_only_its_own_fil
 
     assert list(page.headers) == ["mri", "noisy"]
     assert page.headers["mri"] == [
-        "#", "Method", "PSNR", "SSIM", "seeds", "vs best SSL", "GPU-h (NVIDIA H200)", "s/step", "peak MB", "configs"
+        "#", "Method", "PSNR", "SSIM", "seeds", "stability (dB)", "vs best SSL", "GPU-h (NVIDIA H200)", "s/step",
+        "peak MB", "configs",
     ]
-    assert page.headers["noisy"][6:] == [  # two devices: a group of columns each, every title naming its device
+    assert page.headers["noisy"][7:] == [  # two devices: a group of columns each, every title naming its device
         "GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)",
         "CPU-h (AMD EPYC 7B13)", "s/step (AMD EPYC 7B13)", "peak MB (AMD EPYC 7B13)", "configs",
     ]
-    assert page.rows == {"mri": MRI_RANK, "noisy": ["mc", "ei"]}  # rank order: PSNR ascending, the best last
+    # rank order: PSNR ascending, the best last; noisy's zero-filled row from its runs' own zero_filled scores
+    assert page.rows == {"mri": MRI_RANK, "noisy": ["zero_filled", "mc", "ei"]}
     mri = dict(zip(page.rows["mri"], page.cells["mri"]))
     assert [mri[loss][0] for loss in MRI_RANK] == ["1", "2", "3", "4", "5"]
     assert mri["mc"][2] == "27.55 ± 0.07" and mri["mc"][4] == "2"
-    assert mri["mc"][6:9] == ["5.25", "10.5", "10500"]  # 1800 steps × 10.5 s = 5.25 GPU-h per run
-    assert mri["zero_filled"][6:9] == ["—", "—", "—"]  # recorded no cost
+    assert mri["mc"][7:10] == ["5.25", "10.5", "10500"]  # 1800 steps × 10.5 s = 5.25 GPU-h per run
+    assert mri["zero_filled"][7:10] == ["—", "—", "—"]  # recorded no cost
+    assert mri["mc"][5] == "—"  # no metrics.csv: no stability
     assert mri["odd"][1].startswith(LABEL)  # escaped on the page, so the parser reads the label back as text
-    assert mri["ssdu"][5] == "best SSL" and re.fullmatch(r"(worse|better|tie) \(p=[0-9.e-]+\)", mri["mc"][5])
+    assert mri["ssdu"][6] == "best SSL" and re.fullmatch(r"(worse|better|tie) \(p=[0-9.e-]+\)", mri["mc"][6])
     assert mri["mc"][-1] == "seed 0 seed 1"
     noisy = dict(zip(page.rows["noisy"], page.cells["noisy"]))
-    assert noisy["ei"][6:12] == ["—", "—", "—", "2", "4", "4000"]  # CPU hours never averaged with GPU hours
+    assert noisy["ei"][7:13] == ["—", "—", "—", "2", "4", "4000"]  # CPU hours never averaged with GPU hours
+    assert noisy["zero_filled"][2:6] == ["20.00", "—", "1", "—"] and "zero_filled scores" in noisy["zero_filled"][-1]
     assert page.not_ranked["noisy"] == [f"MOI: failed — {REASON}", "SSDU: diverged — non-finite loss at epoch 3"]
     assert "mri" not in page.not_ranked
 
@@ -211,7 +215,7 @@ def test_rewriting_a_site_replaces_only_its_own_files_and_a_foreign_folder_is_re
     old_configs = {p.name for p in (site / "assets/configs").iterdir()}
     shutil.rmtree(sweep / "ei_noisy_seed0")  # a method leaves the sweep: its config goes, and its row
     page = _build(sweep, site)
-    assert page.rows["noisy"] == ["mc"]
+    assert page.rows["noisy"] == ["zero_filled", "mc"]
     assert (site / "notes.txt").read_text() == "mine" and (site / "assets" / "extra.css").read_text() == "/* mine */"
     new_configs = {p.name for p in (site / "assets/configs").iterdir()}
     assert new_configs == {name for name in old_configs if not name.startswith("ei_noisy")} != old_configs

@@ -45,6 +45,7 @@ def readme(tmp_path, monkeypatch):
     path.write_text(f"# Title\n\nkept before\n\n{sections}\nkept after\n")
     monkeypatch.setattr(readme_results, "README", path)
     monkeypatch.setattr(readme_results, "FIGURES", tmp_path / "docs" / "embedded")
+    monkeypatch.setattr(readme_results, "EMBEDDED", tmp_path / "shipped")  # never the package's own
     return path, sweep
 
 
@@ -66,3 +67,4 @@ def test_a_readme_without_the_markers_is_left_alone(readme):
     with pytest.raises(SystemExit, match="needs one <!-- readme_results:embedded-leaderboard -->"):
         readme_results.main(["--sweep", str(sweep)])
     assert path.read_text() == "# Title\n"
+    assert not (path.parent / "shipped").exists()  # nor the shipped runs

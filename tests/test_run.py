@@ -131,7 +131,10 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
 
     assert leaderboard([str(sweep_dir)]) == 0
     rows = list(csv.DictReader(open(sweep_dir / "leaderboard.csv")))
-    assert [(r["status"], r["rank"] != "") for r in rows] == [("ok", True), ("failed", False)]
+    # ranked: the sibling and the zero-filled row its results.json gives; unranked: the failed job
+    assert sorted((r["status"], r["rank"] != "", r["loss"]) for r in rows) == [
+        ("failed", False, ""), ("ok", True, "mc"), ("ok", True, "zero_filled")
+    ]
     assert "failed — ValueError: Invalid learning rate: -1" in (sweep_dir / "leaderboard.md").read_text()
 
 

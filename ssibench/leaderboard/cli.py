@@ -1,10 +1,14 @@
-"""``python -m ssibench.leaderboard <sweep dirs> [--out DIR] [--html SITE] [--wandb]`` (also ``ssibench-leaderboard``).
+"""``python -m ssibench.leaderboard <dirs> [--against embedded|SWEEP] [--out DIR] [--html SITE] [--wandb]``
+(also ``ssibench-leaderboard``).
 
-Builds the tables of every run below the sweep folders and writes ``leaderboard.md``,
-``leaderboard.csv`` and the figures into the first sweep folder (or ``--out``), prints the
-Markdown; ``--html`` also writes the static site, ``--wandb`` logs the tables to W&B. Bad input
-(no runs, runs of one seed scored on different test sets, a folder the site may not replace) ends
-with one line and exit code 2 before anything is written.
+Builds the tables of every run below the folders (sweeps or single runs) and writes
+``leaderboard.md``, ``leaderboard.csv`` and the figures into the first folder (or ``--out``),
+prints the Markdown; ``--html`` also writes the static site, ``--wandb`` logs the tables to W&B.
+``--against embedded`` ranks the given runs among the runs shipped with ssibench (the README's
+embedded leaderboard, :mod:`ssibench.leaderboard.shipped`), which are only read; ``--against SWEEP``
+does the same with a sweep folder. Bad input (no runs, runs of one seed scored on different test
+sets, a run the shipped ones cannot be compared with, a folder the site may not replace) ends with
+one line and exit code 2 before anything is written.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.html_site import SiteError, owned_files, write_site
 from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import collect_runs
+from ssibench.leaderboard.shipped import AgainstError, load, rank_against, resolve
 from ssibench.leaderboard.tables import build_tables
 from ssibench.leaderboard.test_sets import MixedTestSets
 
@@ -32,9 +37,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="ssibench-leaderboard", description="The leaderboard of one or more sweeps, from their runs' results.json."
     )
-    parser.add_argument("dirs", nargs="+", type=Path, help="sweep folders (searched recursively for results.json)")
     parser.add_argument(
-        "--out", type=Path, help="where to write leaderboard.md/.csv and the figures (default: the first sweep folder)"
+        "dirs", nargs="+", type=Path, help="sweep or run folders (searched recursively for results.json)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where to write leaderboard.md/.csv and the figures (default: the first folder given)"
+    )
+    parser.add_argument(
+        "--against", metavar="embedded|SWEEP",
+        help="rank the given runs among the runs shipped with ssibench (embedded: the README's leaderboard) or those "
+        "of a sweep folder; those are only read, a given run of the same method, scenario and seed replaces its own",
     )
     parser.add_argument(
         "--html", type=Path, metavar="SITE", help="also write a static site (index.html and assets/) into this folder"
@@ -50,6 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     runs = collect_runs(args.dirs)
     if not runs:
         return _error(f"no results.json below {', '.join(map(str, args.dirs))}: run a sweep into it first")
+    sources = list(args.dirs)
+    if args.against is not None:
+        against = resolve(args.against).resolve()
+        given = [path for path in (*args.dirs, args.out, args.html) if path is not None]
+        inside = [str(path) for path in given if path.resolve().is_relative_to(against)]
+        if inside:
+            return _error(
+                f"{', '.join(inside)} is inside {against}, the runs ranked against, which are only read: "
+                "give your own run or sweep folders, and --out/--html elsewhere"
+            )
+        try:
+            runs, replaced = rank_against(load(args.against), runs)
+        except AgainstError as error:
+            return _error(str(error))
+        for line in replaced:
+            print(f"[leaderboard] {line}")
+        sources.append(against)
     try:
         tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs])
         if args.html is not None:
@@ -68,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     written = [out / "leaderboard.md", out / "leaderboard.csv", *(path for paths in figures.values() for path in paths)]
     if args.html is not None:
         try:
-            written.append(write_site(args.html, tables, figures, args.dirs))
+            written.append(write_site(args.html, tables, figures, sources))
         except SiteError as error:
             return _error(str(error))
     print(f"written: {', '.join(str(p) for p in written)}")
@@ -76,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         from ssibench.leaderboard.wandb_table import WandbError, log_leaderboard
 
         try:
-            print(f"logged to W&B: {log_leaderboard(tables, args.dirs, out)}")
+            print(f"logged to W&B: {log_leaderboard(tables, sources, out)}")
         except WandbError as error:
             return _error(str(error))
     return 0

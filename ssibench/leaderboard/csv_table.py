@@ -11,19 +11,21 @@ from ssibench.leaderboard.tables import Table
 
 
 def write_csv(tables: list[Table], path: Path) -> None:
-    """Metrics as ``<name>_mean``/``<name>_std``; cost as one group of columns per device, each
-    titled with its device (``GPU-h (NVIDIA H200)``, ``s/step (NVIDIA H200)``, ...), plus how many of
-    the method's runs recorded their cost there; empty where nothing was recorded."""
+    """Metrics as ``<name>_mean``/``<name>_std``; ``stability_db`` (empty for a row without curves);
+    cost as one group of columns per device, each titled with its device (``GPU-h (NVIDIA H200)``,
+    ``s/step (NVIDIA H200)``, ...), plus how many of the method's runs recorded their cost there;
+    empty where nothing was recorded."""
     metric_names = sorted({m for t in tables for row in t.rows for m in row.metrics})
     columns = cost_columns(list({device for t in tables for row in t.rows for device in row.cost}))
     devices = sorted({column.device for column in columns})
     header = (
-        ["scenario", "rank", "loss", "label", "kind", "status", "n_seeds", "vs_best_ssl", "p_value", "reason"]
+        ["scenario", "rank", "loss", "label", "kind", "status", "n_seeds", "stability_db", "vs_best_ssl", "p_value",
+         "reason"]
         + [f"{m}_{stat}" for m in metric_names for stat in ("mean", "std")]
         + [column.header(name_device=True) for column in columns]
         + [f"cost runs ({device.name})" for device in devices]
     )
-    width = len(header) - 10
+    width = len(header) - 11
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(header)
@@ -33,11 +35,12 @@ def write_csv(tables: list[Table], path: Path) -> None:
                 cost = [_blank(column.value(row.cost)) for column in columns]
                 runs = [row.cost[device].runs if device in row.cost else "" for device in devices]
                 out.writerow(
-                    [t.scenario, rank, row.loss, row.label, row.kind, "ok", row.n_seeds, row.verdict, row.p_value, ""]
+                    [t.scenario, rank, row.loss, row.label, row.kind, "ok", row.n_seeds, _blank(row.stability_db),
+                     row.verdict, row.p_value, ""]
                     + values + cost + runs
                 )
             for label, status, reason in t.not_run:
-                out.writerow([t.scenario, "", "", label, "", status, "", "", "", reason] + [""] * width)
+                out.writerow([t.scenario, "", "", label, "", status, "", "", "", "", reason] + [""] * width)
 
 
 def _blank(value: float | None):

@@ -9,12 +9,13 @@
 
 A run that lacks a file (nothing trained, hence no curves; made before runs saved their slice)
 is left out of that figure with a printed line. Drawn without pyplot, so no display or global
-matplotlib state is involved.
+matplotlib state is involved. Every axis reads as plain numbers: no offset or scientific notation,
+at least :data:`MIN_PSNR_SPAN` dB on a PSNR axis (so equal values do not zoom into noise), epochs as
+integers from 1, and tick labels on the loss axis whatever the losses' range.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -22,15 +23,33 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from ssibench.atomic_files import atomic_path
 from ssibench.folders import RunDir
+from ssibench.leaderboard.curves import read_curves
 from ssibench.reconstruction import load_reconstruction
 
 METRIC = "PSNR"  # the metric drawn (the leaderboard's ranking metric)
 KIND_COLOURS = {"supervised": "tab:green", "self-supervised": "tab:blue", "no-learning": "tab:gray"}
 GRID_COLUMNS = 6  # panels per row of the reconstruction grid
+MIN_PSNR_SPAN = 1.0  # dB: the narrowest PSNR axis drawn
+
+
+def _plain(axis) -> None:
+    """Tick labels as the numbers themselves (matplotlib's default turns 12.1630..12.1634 into
+    offsets like ``+1.2163e1`` over ``0.0000 .. 0.0004``)."""
+    axis.set_major_formatter(ScalarFormatter(useOffset=False))
+    axis.get_major_formatter().set_scientific(False)
+
+
+def _widen(limits: tuple[float, float], span: float) -> tuple[float, float]:
+    """``limits`` grown about their middle to at least ``span``."""
+    low, high = limits
+    if high - low >= span:
+        return low, high
+    middle = (low + high) / 2
+    return middle - span / 2, middle + span / 2
 
 
 def write_figures(tables, runs: list[tuple[Path, dict]], out: Path) -> dict[str, list[Path]]:
@@ -65,12 +84,18 @@ def psnr_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
     ax = fig.subplots()
     for position, row in enumerate(rows):
         colour = KIND_COLOURS.get(row.kind, "black")
-        seeds = [r["metrics"][METRIC]["mean"] for _, r in runs if r["loss"] == row.loss]
+        if row.from_zero_filled_scores:  # Aᴴy as each seed's runs scored it
+            by_seed = {r["seed"]: r["zero_filled"][METRIC]["mean"] for _, r in runs if METRIC in r["zero_filled"]}
+            seeds = list(by_seed.values())
+        else:
+            seeds = [r["metrics"][METRIC]["mean"] for _, r in runs if r["loss"] == row.loss]
         ax.scatter(seeds, [position] * len(seeds), color=colour, alpha=0.6, s=20, zorder=3)
         ax.scatter([row.metrics[METRIC][0]], [position], color=colour, marker="|", s=300, linewidths=2, zorder=2)
     ax.set_yticks(range(len(rows)), [row.label for row in rows])
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.grid(axis="x", alpha=0.3)
+    _plain(ax.xaxis)
+    ax.set_xlim(_widen(ax.get_xlim(), MIN_PSNR_SPAN))
     ax.set_xlabel(f"test {METRIC} (dB): one dot per seed, | their mean")
     ax.set_title(f"Scenario {table.scenario}")
     kinds = list(dict.fromkeys(row.kind for row in rows))
@@ -79,34 +104,35 @@ def psnr_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
     return _save(fig, out / f"psnr_{table.scenario}.png")
 
 
-def _read_curves(path: Path) -> tuple[dict[int, float], dict[int, float]]:
-    """(test PSNR, training loss = sum of its terms) per epoch, from a run's metrics.csv."""
-    psnr, loss = {}, {}
-    with open(path, newline="") as f:
-        for line in csv.DictReader(f):
-            epoch = int(line["epoch"])
-            if line.get(f"eval/{METRIC}"):
-                psnr[epoch] = float(line[f"eval/{METRIC}"])
-            terms = [float(v) for k, v in line.items() if k.startswith("train/") and v]
-            if terms:
-                loss[epoch] = sum(terms)
-    return psnr, loss
-
-
 def _mean_curve(curves: list[dict[int, float]]) -> tuple[list[int], list[float]]:
+    """The mean over runs per epoch, epochs numbered from 1 (metrics.csv counts from 0)."""
     by_epoch = defaultdict(list)
     for curve in curves:
         for epoch, value in curve.items():
-            by_epoch[epoch].append(value)
+            by_epoch[epoch + 1].append(value)
     epochs = sorted(by_epoch)
     return epochs, [float(np.mean(by_epoch[e])) for e in epochs]
+
+
+def _loss_scale(ax, losses: list[float]) -> None:
+    """Losses spanning a decade or more: log, or symlog where SURE-based ones go negative (its linear
+    band at the smallest loss's decade); a narrower range: linear (a log axis inside one decade may
+    hold no tick at all)."""
+    magnitudes = [abs(v) for v in losses if v != 0]
+    if magnitudes and max(magnitudes) >= 10 * min(magnitudes):
+        if min(losses) > 0:
+            ax.set_yscale("log")
+        else:
+            ax.set_yscale("symlog", linthresh=10 ** math.floor(math.log10(min(magnitudes))))
+    else:
+        _plain(ax.yaxis)
 
 
 def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | None:
     name = f"curves_{table.scenario}.png"
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     ax_psnr, ax_loss = fig.subplots(1, 2)
-    missing, drawn = [], 0
+    missing, drawn, losses, last_epoch = [], 0, [], 1
     for row in table.rows:
         if row.kind == "no-learning":  # nothing trained: drawn as its constant level below
             continue
@@ -114,7 +140,7 @@ def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | Non
         for folder, r in runs:
             if r["loss"] == row.loss:
                 if RunDir(folder).curves.is_file():
-                    curves.append(_read_curves(RunDir(folder).curves))
+                    curves.append(read_curves(RunDir(folder).curves, METRIC))
                 else:
                     missing.append(f"{row.label} seed {r['seed']}")
         if not curves:
@@ -123,7 +149,10 @@ def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | Non
         (line,) = ax_psnr.plot(
             *_mean_curve([psnr for psnr, _ in curves]), label=f"{row.label} ({len(curves)})", **style
         )
-        ax_loss.plot(*_mean_curve([loss for _, loss in curves]), color=line.get_color(), **style)
+        epochs, loss = _mean_curve([loss for _, loss in curves])
+        ax_loss.plot(epochs, loss, color=line.get_color(), **style)
+        losses += loss
+        last_epoch = max([last_epoch, *epochs, *line.get_xdata()])
         drawn += 1
     if not drawn:
         _say(f"{name} not drawn: no run of {table.scenario} has a {RunDir(out).curves.name}")
@@ -137,10 +166,14 @@ def curves_figure(table, runs: list[tuple[Path, dict]], out: Path) -> Path | Non
         )
     ax_psnr.set(xlabel="epoch", ylabel=f"test {METRIC} (dB)", title=f"Scenario {table.scenario}: test {METRIC}")
     ax_loss.set(xlabel="epoch", ylabel="training loss (sum of its terms)", title="Training loss")
-    ax_loss.set_yscale("symlog", linthresh=1e-3)  # losses span decades and SURE-based ones go negative
+    _loss_scale(ax_loss, losses)
+    _plain(ax_psnr.yaxis)
+    ax_psnr.set_ylim(_widen(ax_psnr.get_ylim(), MIN_PSNR_SPAN))
     for ax in (ax_psnr, ax_loss):
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, last_epoch + 0.5)  # one epoch is x=1 with tick 1, not a zoom around it
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        _plain(ax.xaxis)
     fig.legend(
         *ax_psnr.get_legend_handles_labels(), title="method (seeds)", fontsize="small", loc="outside right center"
     )

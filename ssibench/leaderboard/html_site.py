@@ -28,8 +28,9 @@ import yaml
 from ssibench.atomic_files import atomic_path
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cost import FOOTNOTE as COST_FOOTNOTE
+from ssibench.leaderboard.curves import STABILITY_FOOTNOTE
 from ssibench.leaderboard.statistics import ALPHA
-from ssibench.leaderboard.tables import Row, Table, metric_cell
+from ssibench.leaderboard.tables import ZERO_FILLED_FOOTNOTE, Row, Table, row_metric_cell, stability_cell
 
 MANIFEST = ".ssibench-site.json"
 STATIC = ("leaderboard.css", "sort.js")  # in this package's static/ folder, copied to assets/
@@ -176,6 +177,8 @@ def _page(tables, figure_links, config_links, sources) -> str:
 <p>Ranked by PSNR, the best last. Mean ± std over seeds; the comparison with the best self-supervised (SSL)
 method is a two-sided Wilcoxon signed-rank test on the per-image PSNR (averaged over seeds): tie when
 p ≥ {ALPHA}.</p>
+<p>{escape(STABILITY_FOOTNOTE)}</p>
+<p>{escape(ZERO_FILLED_FOOTNOTE)}</p>
 <p>{escape(COST_FOOTNOTE)}</p>
 </footer>
 </body>
@@ -188,7 +191,7 @@ def _section(table: Table, figures: list[str], config_links) -> str:
     name_device = len({column.device for column in columns}) > 1
     headers = [("#", "number"), ("Method", "text")]
     headers += [(name, "number") for name in table.metric_names]
-    headers += [("seeds", "number"), ("vs best SSL", "text")]
+    headers += [("seeds", "number"), ("stability (dB)", "number"), ("vs best SSL", "text")]
     headers += [(column.header(name_device), "number") for column in columns]
     headers += [("configs", "text")]
     initial = ' aria-sort="ascending"'  # the rows start in rank order
@@ -238,19 +241,15 @@ def _row(rank: int, row: Row, table: Table, columns, configs) -> str:
         ),
     ]
     for name in table.metric_names:
-        mean, std = row.metrics[name]
-        text = escape(metric_cell(mean, std, row.n_seeds, name))
-        cells.append(f'<td class="number" data-value="{mean!r}">{text}</td>')
+        mean = row.metrics[name][0] if name in row.metrics else None
+        cells.append(_number_cell(mean, row_metric_cell(row, name)))
     cells.append(f'<td class="number" data-value="{row.n_seeds}">{row.n_seeds}</td>')
+    cells.append(_number_cell(row.stability_db, stability_cell(row)))
     verdict_class = "verdict-" + re.sub(r"[^a-z]+", "-", row.verdict.lower()) if row.verdict else ""
     cells.append(f'<td class="verdict {verdict_class}">{escape(row.verdict_text())}</td>')
     for column in columns:
-        value = column.value(row.cost)
-        cells.append(
-            f'<td class="number" data-value="{"" if value is None else repr(value)}">'
-            f"{escape(column.text(row.cost, row.n_seeds))}</td>"
-        )
-    links = " ".join(
+        cells.append(_number_cell(column.value(row.cost), column.text(row.cost, row.n_seeds)))
+    links = "the runs' own zero_filled scores" if row.from_zero_filled_scores else " ".join(
         f'<a href="{_href(name)}" title="{escape(folder)}">{escape(text)}</a>'
         if name
         else f'<span title="{escape(folder)}">{escape(text)} (no config)</span>'
@@ -259,3 +258,8 @@ def _row(rank: int, row: Row, table: Table, columns, configs) -> str:
     cells.append(f'<td class="configs">{links}</td>')
     kind_class = "kind-" + re.sub(r"[^a-z]+", "-", row.kind.lower())
     return f'<tr class="{kind_class}" data-loss="{escape(row.loss)}">{"".join(cells)}</tr>'
+
+
+def _number_cell(value: float | None, text: str) -> str:
+    """A numeric cell: sorted by ``value`` (empty: sorted last), showing ``text``."""
+    return f'<td class="number" data-value="{"" if value is None else repr(value)}">{escape(text)}</td>'

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 from ssibench.leaderboard.cost import FOOTNOTE as COST_FOOTNOTE
+from ssibench.leaderboard.curves import STABILITY_FOOTNOTE
 from ssibench.leaderboard.statistics import ALPHA
-from ssibench.leaderboard.tables import Table, metric_cell
+from ssibench.leaderboard.tables import ZERO_FILLED_FOOTNOTE, Table, row_metric_cell, stability_cell
 
 
 def escape(text: str) -> str:
@@ -37,15 +38,16 @@ def to_markdown(tables: list[Table]) -> str:
         datasets = ", ".join(escape(name) for name in table.datasets)
         lines += [f"## Scenario {code(table.scenario)} ({datasets})", ""]
         header = [
-            "#", "Loss", *map(escape, metric_names), "seeds", "vs best SSL (Wilcoxon, per-image PSNR)",
+            "#", "Loss", *map(escape, metric_names), "seeds", "stability (dB)",
+            "vs best SSL (Wilcoxon, per-image PSNR)",
             *(escape(column.header(name_device)) for column in columns),
         ]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for rank, row in enumerate(table.rows, start=1):
             cells = [
                 str(rank), escape(row.label),
-                *(metric_cell(*row.metrics[m], row.n_seeds, m) for m in metric_names),
-                str(row.n_seeds), row.verdict_text(),
+                *(row_metric_cell(row, m) for m in metric_names),
+                str(row.n_seeds), stability_cell(row), row.verdict_text(),
                 *(escape(column.text(row.cost, row.n_seeds)) for column in columns),
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -56,5 +58,7 @@ def to_markdown(tables: list[Table]) -> str:
             ]
         lines.append("")
     lines.append(f"Mean ± std over seeds; ties: p ≥ {ALPHA} in a two-sided Wilcoxon signed-rank test.")
+    lines.append(STABILITY_FOOTNOTE)
+    lines.append(ZERO_FILLED_FOOTNOTE)
     lines.append(COST_FOOTNOTE)
     return "\n".join(lines) + "\n"

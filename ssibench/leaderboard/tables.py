@@ -4,9 +4,13 @@ One table per scenario like SSIBench's (#, loss, metrics), ranked by PSNR ascend
 last), with the mean ± std over seeds, the number of seeds, a paired Wilcoxon signed-rank test of
 each method against the best self-supervised one over the same test images (per-image PSNR,
 averaged over seeds, :mod:`ssibench.leaderboard.statistics`), and what the method cost to train
-(:mod:`ssibench.leaderboard.cost`). Runs that were skipped, failed or diverged, or have no metrics
-(test data without ground truth), are listed under their table with the reason. Runs of one seed
-scored on different test sets are refused (:mod:`ssibench.leaderboard.test_sets`).
+(:mod:`ssibench.leaderboard.cost`), and how stable its final PSNR is (the spread of its last
+evaluated epochs, :func:`ssibench.leaderboard.curves.stability`). Every table has a zero-filled row:
+the runs of ``loss=zero_filled`` where the sweep has them, else one made from the ``zero_filled``
+scores every run records of its own test set (one per seed: all runs of a seed share it). Runs that
+were skipped, failed or diverged, or have no metrics (test data without ground truth), are listed
+under their table with the reason. Runs of one seed scored on different test sets are refused
+(:mod:`ssibench.leaderboard.test_sets`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ssibench.leaderboard.cost import CostColumn, Device, DeviceCost, cost_columns, method_cost
+from ssibench.folders import RunDir
+from ssibench.leaderboard.cost import MISSING, CostColumn, Device, DeviceCost, cost_columns, method_cost
+from ssibench.leaderboard.curves import stability
 from ssibench.leaderboard.statistics import paired_test
 from ssibench.leaderboard.test_sets import check_one_test_set_per_seed
+
+
+ZERO_FILLED_LABEL = "Zero-filled"  # as conf/loss/zero_filled.yaml labels it
+ZERO_FILLED_FOOTNOTE = (
+    "Zero-filled: x̂ = Aᴴy on each seed's test set; without a `loss=zero_filled` run, from the `zero_filled` "
+    "scores the other runs record (no training, so no cost nor stability)."
+)
 
 
 @dataclass
@@ -36,6 +49,8 @@ class Row:
     p_value: float | None = None
     cost: dict[Device, DeviceCost] = field(default_factory=dict)
     runs: list[tuple[Path | None, dict]] = field(default_factory=list)  # (run folder when known, results)
+    stability_db: float | None = None  # mean over seeds of the PSNR spread of the last evaluated epochs
+    from_zero_filled_scores: bool = False  # the zero-filled row made from other runs' `zero_filled` blocks
 
     def verdict_text(self) -> str:
         """The comparison with the best SSL method as the tables print it: ``tie (p=0.31)``."""
@@ -51,7 +66,9 @@ class Table:
 
     @property
     def metric_names(self) -> list[str]:
-        return list(self.rows[0].metrics) if self.rows else []
+        """Every metric of the rows, in the order the runs list them (a row may lack one: e.g. the
+        zero-filled row of runs that scored Aᴴy on fewer metrics)."""
+        return list(dict.fromkeys(name for row in self.rows for name in row.metrics))
 
     @property
     def cost_columns(self) -> list[CostColumn]:
@@ -68,10 +85,35 @@ def _aggregate(runs: list[tuple[Path | None, dict]], rank_by: str) -> Row:
     images = [r.get("per_image", {}).get(rank_by) for r in results]
     same_images = all(v is not None and len(v) == len(images[0]) for v in images)
     per_image = np.mean(np.array(images, dtype=float), axis=0) if same_images else None
+    spreads = [stability(RunDir(folder).curves) for folder, _ in runs if folder and RunDir(folder).curves.is_file()]
+    spreads = [spread for spread in spreads if spread is not None]
     return Row(
         first["loss"], first["label"], first["kind"], metrics, len(results), per_image,
-        cost=method_cost(results), runs=list(runs),
+        cost=method_cost(results), runs=list(runs), stability_db=float(np.mean(spreads)) if spreads else None,
     )
+
+
+def _zero_filled_row(runs: list[tuple[Path | None, dict]], rank_by: str) -> Row | None:
+    """Aᴴy on each seed's test set, from the ``zero_filled`` block of the seed's first run (every run
+    of a seed scores the same test set, :mod:`ssibench.leaderboard.test_sets`); None when no run
+    scored it on ``rank_by``."""
+    by_seed: dict[int, dict] = {}
+    for _, results in runs:
+        if rank_by in results.get("zero_filled", {}):
+            by_seed.setdefault(results["seed"], results)
+    if not by_seed:
+        return None
+    seeds = [by_seed[seed] for seed in sorted(by_seed)]
+    names = [name for name in seeds[0]["zero_filled"] if all(name in r["zero_filled"] for r in seeds)]
+    metrics = {}
+    for name in names:
+        values = np.array([r["zero_filled"][name]["mean"] for r in seeds])
+        metrics[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    images = [r.get("zero_filled_per_image", {}).get(rank_by) for r in seeds]
+    same_images = all(v is not None and len(v) == len(images[0]) for v in images)
+    per_image = np.mean(np.array(images, dtype=float), axis=0) if same_images else None
+    return Row("zero_filled", ZERO_FILLED_LABEL, "no-learning", metrics, len(seeds), per_image,
+               from_zero_filled_scores=True)  # fmt: skip
 
 
 def build_tables(results: list[dict], rank_by: str = "PSNR", folders: list[Path] | None = None) -> list[Table]:
@@ -94,7 +136,10 @@ def build_tables(results: list[dict], rank_by: str = "PSNR", folders: list[Path]
                 ok[r["loss"]].append((folder, r))
             else:  # not run, or run on test data without ground truth (no metrics to rank by)
                 table.not_run.append((r["label"], r["status"], r["reason"] or ""))
-        table.rows = sorted((_aggregate(v, rank_by) for v in ok.values()), key=lambda row: row.metrics[rank_by][0])
+        rows = [_aggregate(v, rank_by) for v in ok.values()]
+        if "zero_filled" not in ok:  # a swept zero_filled is that row already (its cost, config, per-image scores)
+            rows += [row for row in [_zero_filled_row([run for v in ok.values() for run in v], rank_by)] if row]
+        table.rows = sorted(rows, key=lambda row: row.metrics[rank_by][0])
         candidates = [row for row in table.rows if row.kind == "self-supervised"]
         if candidates:
             best = max(candidates, key=lambda row: row.metrics[rank_by][0])
@@ -116,3 +161,13 @@ def metric_cell(mean: float, std: float, n_seeds: int, name: str) -> str:
     """``27.60 ± 0.14`` (PSNR with 2 decimals, other metrics 4), the mean alone for one seed."""
     digits = 2 if name.upper() == "PSNR" else 4
     return f"{mean:.{digits}f} ± {std:.{digits}f}" if n_seeds > 1 else f"{mean:.{digits}f}"
+
+
+def row_metric_cell(row: Row, name: str) -> str:
+    """The row's ``name`` cell, :data:`MISSING` where its runs did not score that metric."""
+    return metric_cell(*row.metrics[name], row.n_seeds, name) if name in row.metrics else MISSING
+
+
+def stability_cell(row: Row) -> str:
+    """``0.42`` (dB), :data:`MISSING` for a row without curves."""
+    return MISSING if row.stability_db is None else f"{row.stability_db:.2f}"

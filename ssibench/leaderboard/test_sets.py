@@ -46,10 +46,14 @@ def _describe(group: list[tuple[Path | None, dict]]) -> str:
 
 def _why(groups: list[list[tuple[Path | None, dict]]]) -> str:
     """What the first run of each other side recorded differently from the first run of the first side."""
-    reference = groups[0][0][1]
+    return what_differs(groups[0][0][1], [group[0][1] for group in groups[1:]])
+
+
+def what_differs(reference: dict, others: list[dict]) -> str:
+    """What the results ``others`` record differently from ``reference`` that makes test data:
+    ``they differ in device cpu vs cuda, img_size 64 vs 32``."""
     differences = []
-    for group in groups[1:]:
-        other = group[0][1]
+    for other in others:
         for what, a, b in [
             ("device", _device_type(reference), _device_type(other)),
             ("dataset", reference.get("dataset"), other.get("dataset")),

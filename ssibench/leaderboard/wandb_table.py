@@ -27,12 +27,15 @@ def table_data(table: Table) -> tuple[list[str], list[list]]:
     columns = table.cost_columns
     header = ["rank", "loss", "label", "kind"]
     header += [f"{name} {stat}" for name in table.metric_names for stat in ("mean", "std")]
-    header += ["seeds", "vs best SSL", "p"] + [column.header(name_device=True) for column in columns]
+    header += ["seeds", "stability (dB)", "vs best SSL", "p"] + [column.header(name_device=True) for column in columns]
     rows = []
     for rank, row in enumerate(table.rows, start=1):
-        metrics = [value for name in table.metric_names for value in row.metrics[name]]
+        metrics = [value for name in table.metric_names for value in row.metrics.get(name, (None, None))]
         cost = [column.value(row.cost) for column in columns]
-        rows.append([rank, row.loss, row.label, row.kind, *metrics, row.n_seeds, row.verdict, row.p_value, *cost])
+        rows.append(
+            [rank, row.loss, row.label, row.kind, *metrics, row.n_seeds, row.stability_db, row.verdict, row.p_value,
+             *cost]
+        )
     return header, rows
 
 

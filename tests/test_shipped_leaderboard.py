@@ -1,0 +1,152 @@
+"""A new method ranked against the shipped leaderboard without re-running it, on real smoke runs:
+readme_results ships a sweep's runs, ``--against`` ranks given runs among them or refuses them with
+one line; every table has a zero-filled row and the stability column."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import assert_ok, launch
+from ssibench import readme_results
+from ssibench import results as results_io
+from ssibench.folders import RunDir
+from ssibench.leaderboard import shipped
+from ssibench.leaderboard.cli import main
+from ssibench.leaderboard.curves import read_curves
+
+SMOKE = ("debug=smoke", "epochs=2", "trainer.device=cpu")  # two evaluated epochs: a stability to compute
+README = "# Title\n\n" + "".join(
+    f"<!-- readme_results:{s} -->\nold\n<!-- /readme_results:{s} -->\n" for s in readme_results.SECTIONS
+)
+
+
+def _tree(folder) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_dir):
+    """The embedded sweep in small (mc, zero_filled, sup; shipped by readme_results into a folder of
+    the test), and a contributor's sweep of a new method (ei) and of mc, on the same test set."""
+    root = tmp_path_factory.mktemp("shipped")
+    embedded, mine = root / "embedded-sweep", root / "mine"
+    for sweep, losses in ((embedded, "mc,zero_filled,sup"), (mine, "ei,mc")):
+        assert_ok(launch("-m", *SMOKE, f"loss={losses}", "physics=mri", f"hydra.sweep.dir={sweep}", cwd=root, data_dir=data_dir))
+    record = {"command": "python launch.py -m +sweep=leaderboard", "wall_seconds": 60.0, "exit_code": 0,
+              "machine": "a CPU", "python": "3", "torch": "2", "date": "2026-12-02"}  # fmt: skip
+    (embedded / readme_results.SWEEP_RECORD).write_text(json.dumps(record))
+    package = root / "package" / "embedded"
+    package.mkdir(parents=True)
+    (package / "stale.txt").write_text("an earlier set")
+    readme = root / "README.md"
+    readme.write_text(README)
+    readme_results.regenerate(embedded, record, readme, root / "docs", package)
+    return {"root": root, "embedded": embedded, "mine": mine, "package": package, "readme": readme}
+
+
+@pytest.fixture
+def against(runs, monkeypatch):
+    monkeypatch.setattr(shipped, "EMBEDDED", runs["package"])
+    return runs
+
+
+def _by_loss(path) -> dict[str, dict]:
+    return {row["loss"]: row for row in csv.DictReader(open(path)) if row["status"] == "ok"}
+
+
+def test_readme_results_ships_each_run_with_its_curves_and_a_manifest(runs):
+    package, embedded = runs["package"], runs["embedded"]
+    assert not (package / "stale.txt").exists()  # the whole set replaced
+    assert not list(package.parent.glob(".embedded-*"))  # no half-written set left beside it
+    manifest = json.loads((package / shipped.MANIFEST).read_text())
+    assert manifest["runs"] == ["mc_mri_seed0", "sup_mri_seed0", "zero_filled_mri_seed0"]
+    assert manifest["command"] == "python launch.py -m +sweep=leaderboard" and manifest["date"] == "2026-12-02"
+    for name in manifest["runs"]:
+        (source,) = embedded.glob(f"*_{name}_*")
+        assert (package / name / "results.json").read_bytes() == RunDir(source).results.read_bytes()
+        assert (package / name / "metrics.csv").is_file() == (name != "zero_filled_mri_seed0")  # trained runs' curves
+    assert "### Scenario `mri`" in runs["readme"].read_text()
+    size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
+    assert size < 30_000, size  # ~10 kB per run at the smoke scale
+
+
+def test_a_new_method_is_ranked_among_the_shipped_runs(against, tmp_path, capsys):
+    before = _tree(against["package"])
+    out, site = tmp_path / "out", tmp_path / "site"
+    assert main([str(against["mine"]), "--against", "embedded", "--out", str(out), "--html", str(site)]) == 0
+    printed = capsys.readouterr().out
+    (mine_mc,) = against["mine"].glob("*_mc_mri_*")
+    assert f"[leaderboard] MC in mri, seed 0: the run in {mine_mc} replaces the shipped one" in printed
+    rows = _by_loss(out / "leaderboard.csv")
+    assert set(rows) == {"ei", "mc", "sup", "zero_filled"}  # the new method among the shipped ones
+    assert all(row["n_seeds"] == "1" for row in rows.values())  # mc once: the given run, not both
+    given_mc = results_io.read(RunDir(mine_mc).results)
+    assert float(rows["mc"]["PSNR_mean"]) == pytest.approx(given_mc["metrics"]["PSNR"]["mean"])
+    assert rows["zero_filled"]["stability_db"] == ""  # nothing trained: no curves
+    assert (site / "index.html").is_file() and (out / "curves_mri.png").is_file()
+    assert _tree(against["package"]) == before  # the shipped runs are only read
+
+    # by default the leaderboard lands in the first folder given, never among the shipped runs
+    assert main([str(against["mine"]), "--against", "embedded"]) == 0
+    assert (against["mine"] / "leaderboard.md").is_file() and _tree(against["package"]) == before
+
+
+def _refused(capsys, *argv) -> str:
+    assert main([str(a) for a in argv]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1, error
+    return error
+
+
+def test_runs_that_cannot_be_compared_with_the_shipped_ones_are_refused_with_one_line(against, tmp_path, data_dir, capsys):
+    other = tmp_path / "other-scale"  # the same command at another image size: another test set
+    assert_ok(launch(*SMOKE, "loss=zero_filled", "img_size=24", f"hydra.run.dir={other}", cwd=tmp_path, data_dir=data_dir))
+    out = tmp_path / "out"
+    error = _refused(capsys, other, "--against", "embedded", "--out", out)
+    for part in (str(other), "another test set", "scenario mri, seed 0", "img_size 32 vs 24", "default scale", "seed=0"):
+        assert part in error, part
+    assert not out.exists()
+
+    seed1 = tmp_path / "seed1"  # a seed the shipped leaderboard has not
+    shutil.copytree(next(against["mine"].glob("*_ei_mri_*")), seed1)
+    results_io.write(RunDir(seed1).results, results_io.read(RunDir(seed1).results) | {"seed": 1})
+    error = _refused(capsys, seed1, "--against", "embedded", "--out", out)
+    assert "scenario mri, seed 1 has no shipped runs" in error and "shipped: mri seed 0" in error and "seed=0" in error
+
+    error = _refused(capsys, against["package"] / "mc_mri_seed0", "--against", "embedded")
+    assert "only read" in error
+    assert not out.exists()
+
+
+def test_an_installation_without_shipped_runs_says_so(runs, monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(shipped, "EMBEDDED", tmp_path / "none")
+    error = _refused(capsys, runs["mine"], "--against", "embedded", "--out", tmp_path / "out")
+    assert "ships no leaderboard results" in error
+
+
+def test_every_table_has_one_zero_filled_row_and_the_stability_column(runs, tmp_path):
+    # a sweep without loss=zero_filled: the row comes from its runs' own zero_filled scores
+    assert main([str(runs["mine"]), "--out", str(tmp_path / "mine")]) == 0
+    rows = _by_loss(tmp_path / "mine" / "leaderboard.csv")
+    ei = results_io.read(next(runs["mine"].glob("*_ei_mri_*/results.json")))
+    assert float(rows["zero_filled"]["PSNR_mean"]) == pytest.approx(ei["zero_filled"]["PSNR"]["mean"])
+    assert rows["zero_filled"]["label"] == "Zero-filled" and rows["zero_filled"]["n_seeds"] == "1"
+    assert rows["zero_filled"]["vs_best_ssl"] in ("worse", "better", "tie")  # tested on its per-image scores
+    for loss in ("ei", "mc"):  # the std of the test PSNR over the last evaluated epochs
+        (curves,) = runs["mine"].glob(f"*_{loss}_mri_*/metrics.csv")
+        psnr, _ = read_curves(curves, "PSNR")
+        assert float(rows[loss]["stability_db"]) == pytest.approx(np.std(list(psnr.values())[-5:], ddof=1))
+    markdown = (tmp_path / "mine" / "leaderboard.md").read_text()
+    assert "| seeds | stability (dB) |" in markdown and "Stability (dB): the standard deviation" in markdown
+
+    # a sweep with it: its run is the row, once
+    assert main([str(runs["embedded"]), "--out", str(tmp_path / "embedded")]) == 0
+    labels = [row["label"] for row in csv.DictReader(open(tmp_path / "embedded" / "leaderboard.csv"))]
+    assert labels.count("Zero-filled") == 1
+    assert "| Zero-filled |" in (tmp_path / "embedded" / "leaderboard.md").read_text()
