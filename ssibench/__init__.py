@@ -7,7 +7,7 @@ import time
 import torch
 from omegaconf import OmegaConf
 
-from ssibench import config_schema
+from ssibench import cluster, config_schema
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,8 @@ def _parallel_jobs(jobs_per_gpu: int) -> int:
 
 
 OmegaConf.register_new_resolver("parallel_jobs", _parallel_jobs, replace=True)
+# hydra/launcher=slurm: a job asks for a GPU only when it trains on CUDA (ssibench/cluster.py).
+OmegaConf.register_new_resolver("slurm_gpus", cluster.gpus_per_job, replace=True)
 # ${mul:${physics.sigma},0.5}: hyper-parameters stated relative to the scenario's (e.g. σ/2).
 OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b), replace=True)
 
