@@ -4,6 +4,8 @@ tests run the real thing under slurmd)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -17,7 +19,7 @@ GIB = 1024**3
 def fake_node(tmp_path):
     """A fake /sys/fs/cgroup, /proc/self/cgroup and /proc/meminfo (16 GiB available)."""
     root, proc_cgroup, meminfo = tmp_path / "cgroup", tmp_path / "proc_cgroup", tmp_path / "meminfo"
-    meminfo.write_text(f"MemTotal:       {64 * GIB // 1024} kB\nMemFree:          1024 kB\nMemAvailable:   {16 * GIB // 1024} kB\n")
+    meminfo.write_text(f"MemTotal: {64 * GIB // 1024} kB\nMemFree: 1024 kB\nMemAvailable: {16 * GIB // 1024} kB\n")
     proc_cgroup.write_text("0::/\n")
 
     def write(path: str, content: str):
@@ -55,7 +57,8 @@ def test_a_joblib_sweep_shares_the_cores_out_between_its_jobs(monkeypatch):
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     jobs = 2
-    seen = joblib.Parallel(n_jobs=jobs)(joblib.delayed(lambda: __import__("os").environ["OMP_NUM_THREADS"])() for _ in range(jobs))
+    in_worker = joblib.delayed(lambda: os.environ.get("OMP_NUM_THREADS"))  # read in the worker, not here
+    seen = joblib.Parallel(n_jobs=jobs)(in_worker() for _ in range(jobs))
     assert seen == [str(max(1, joblib.cpu_count() // jobs))] * jobs
 
 

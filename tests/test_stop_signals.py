@@ -16,7 +16,7 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, TESTS, assert_ok, compose_cfg, launch, launch_env
+from conftest import TESTS, assert_ok, compose_cfg, launch, launch_env
 from ssibench import checkpoints
 from ssibench import results as results_io
 from ssibench.run import run
@@ -98,7 +98,8 @@ def test_the_time_limit_signal_checkpoints_then_goes_on_to_submitits_requeue(
         signal_after(signal.SIGUSR2, step)
         with pytest.raises(SystemExit):
             run(compose_cfg(*RUN, data_dir=data_dir, output_dir=out))
-        assert requeued == [int(stopped_at[-1])] and f"SIGUSR2: stopped at {stopped_at}: {last}" in capsys.readouterr().out
+        assert f"SIGUSR2: stopped at {stopped_at}: {last}" in capsys.readouterr().out
+        assert requeued == [int(stopped_at[-1])]
         assert signal.getsignal(signal.SIGUSR2) is submitit_requeue  # handed back as it was
     finally:
         signal.signal(signal.SIGUSR2, previous)

@@ -94,7 +94,8 @@ class BenchmarkTrainer(dinv.Trainer):
             with self.stop or contextlib.nullcontext():
                 model = super().train()
                 if self.stop is not None and self.stop.received is not None:  # after the last step
-                    print(f"[ssibench] {self.stop.received.name}: stopped after training, before the evaluation", flush=True)
+                    name = self.stop.received.name
+                    print(f"[ssibench] {name}: stopped after training, before the evaluation", flush=True)
                     self.stop.hand_over()  # the last epoch's checkpoint holds the trained run
                 return model
         finally:
@@ -192,7 +193,8 @@ class BenchmarkTrainer(dinv.Trainer):
         where = f"epoch {epoch}, step {steps}"
         if self.store is not None:
             where += f": {self.store.write(state, periodic=True)}"
-        print(f"[ssibench] {self.stop.received.name}: stopped at {where}; the same command resumes from there", flush=True)
+        name = self.stop.received.name
+        print(f"[ssibench] {name}: stopped at {where}; the same command resumes from there", flush=True)
         self.stop.hand_over()
 
     def _continue_partial_epoch(self) -> None:
