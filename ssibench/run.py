@@ -18,6 +18,7 @@ from ssibench.data.pipeline import loaders, measurements
 from ssibench.evaluation import evaluate
 from ssibench.folders import RunDir
 from ssibench.gpu_slots import gpu_slot
+from ssibench.job_resources import use_job_threads
 from ssibench.reconstruction import figure_index
 from ssibench.record import RunHeader, RunRecord, read_record, write_record
 from ssibench.training import TrainingDiverged, build_trainer, write_curves
@@ -31,6 +32,7 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
     run's newest checkpoint, or returns the stored results of a finished run without training.
     """
     context = context or RunContext.from_hydra(cfg)
+    use_job_threads()  # a SLURM job's CPUs, not the node's
     run_dir = RunDir(context.output_dir)
     run_dir.path.mkdir(parents=True, exist_ok=True)
     header = RunHeader.of(cfg, context)

@@ -47,5 +47,5 @@ def test_a_run_gives_the_same_results_with_resident_data_or_a_loader(make_cfg, t
 def test_auto_keeps_the_data_resident_only_when_it_fits(make_cfg, monkeypatch):
     data = measurements(make_cfg())
     assert resident("auto", [data.train, data.test], "cpu")  # a few hundred kB in this machine's RAM
-    monkeypatch.setattr(resident_module, "free_memory", lambda device: 1000)
+    monkeypatch.setattr(resident_module, "usable_device_memory", lambda device: 1000)
     assert not resident("auto", [data.train, data.test], "cpu") and resident(True, [data.train], "cpu")

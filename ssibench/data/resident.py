@@ -9,14 +9,14 @@ the same generator would give, so a run's numbers do not depend on the path its 
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 from torch.utils.data import Dataset, default_collate
 
 from ssibench.config_checks import InputError
+from ssibench.job_resources import usable_memory
 
-# auto: resident when the measurements take at most this fraction of the free memory.
+# auto: resident when the measurements take at most this fraction of the memory the job may use.
 _BUDGET_FRACTION = 0.25
 
 
@@ -84,17 +84,19 @@ def _nbytes(value) -> int:
 
 
 def resident(setting, datasets: list[Dataset], device) -> bool:
-    """``trainer.resident_data``: true, false, or auto (when the datasets fit in a quarter of the free
-    memory of ``device``: the GPU's, or the machine's RAM for the CPU)."""
+    """``trainer.resident_data``: true, false, or auto (when the datasets fit in a quarter of the
+    memory ``device`` has for this job: the GPU's free memory, or for the CPU the RAM the job may use,
+    :func:`ssibench.job_resources.usable_memory`)."""
     if setting in (True, False):
         return setting
     if setting != "auto":
         raise InputError(f"trainer.resident_data={setting}: use auto, true or false")
     needed = sum(_nbytes(dataset[0]) * len(dataset) for dataset in datasets if len(dataset))
-    return needed <= _BUDGET_FRACTION * free_memory(torch.device(device))
+    return needed <= _BUDGET_FRACTION * usable_device_memory(torch.device(device))
 
 
-def free_memory(device: torch.device) -> int:
+def usable_device_memory(device: torch.device) -> int:
+    """The memory of `device` this job may use: the GPU's free memory, or the RAM it may use."""
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[0]
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return usable_memory()

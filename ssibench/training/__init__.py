@@ -10,6 +10,7 @@ from ssibench.checkpoints import CheckpointStore, Start
 from ssibench.console import progress_bars
 from ssibench.training.cost import CostMeter
 from ssibench.training.curves import write_curves
+from ssibench.training.stop_signals import StopSignals
 from ssibench.training.trainer import AdversarialBenchmarkTrainer, BenchmarkTrainer, TrainingDiverged
 
 __all__ = ["AdversarialBenchmarkTrainer", "BenchmarkTrainer", "TrainingDiverged", "build_trainer", "write_curves"]
@@ -60,6 +61,7 @@ def build_trainer(
         precision=cfg.trainer.precision,
         compile_networks=cfg.trainer.compile,
         cost=CostMeter(parts.device),
+        stop=StopSignals(),  # SIGTERM and SLURM's time-limit signal: a checkpoint at the step they find
     )
     if parts.adversarial:
         return AdversarialBenchmarkTrainer(

@@ -1,14 +1,17 @@
-"""deepinv's Trainer for benchmark runs: given everything at construction, resumable exactly, and
-stopped with the reason when training diverges."""
+"""deepinv's Trainer for benchmark runs: given everything at construction, resumable exactly (from
+the end of an epoch, or from the step a stop signal found it at), and stopped with the reason when
+training diverges."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass, field
 
 import deepinv as dinv
 import torch
+from deepinv.utils import AverageMeter
 
 from ssibench.checkpoints import CheckpointStore, Start
 from ssibench.console import epoch_line
@@ -16,6 +19,7 @@ from ssibench.deepinv_compat import record_single_generator_term
 from ssibench.precision import WatchedGradScaler, learned_networks, prepare_networks
 from ssibench.random_streams import RandomStreams
 from ssibench.training.cost import CostMeter
+from ssibench.training.stop_signals import StopSignals
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,6 +50,9 @@ class BenchmarkTrainer(dinv.Trainer):
         (:mod:`ssibench.precision`; deepinv's ``mixed_precision`` stays off).
     :param compile_networks: ``torch.compile`` the networks.
     :param cost: measures training time, steps and peak memory (over resumptions too).
+    :param stop: the stop signals (:mod:`ssibench.training.stop_signals`), heeded while training:
+        when one has come, the next step writes a checkpoint of the run as it is, mid-epoch, and
+        hands the signal over.
     """
 
     streams: RandomStreams | None = None
@@ -55,9 +62,14 @@ class BenchmarkTrainer(dinv.Trainer):
     precision: str = "fp32"
     compile_networks: bool = False
     cost: CostMeter | None = None
+    stop: StopSignals | None = None
     epoch_lines: bool = False  # print one line per evaluated epoch (where there are no progress bars)
     history_start: int = field(default=0, init=False)  # the epoch the curves begin at (a warm start's first)
     _line_seconds: float = field(default=0.0, init=False, repr=False)  # training seconds at the last epoch line
+    # The random streams as the current epoch began, before its data order was drawn.
+    _epoch_start_streams: dict | None = field(default=None, init=False, repr=False)
+    # Resuming within an epoch: its steps already trained, then the streams and meters after them.
+    _partial_epoch: dict | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         super().__post_init__()
@@ -79,7 +91,13 @@ class BenchmarkTrainer(dinv.Trainer):
     def train(self):
         self.cost.start()
         try:
-            return super().train()
+            with self.stop or contextlib.nullcontext():
+                model = super().train()
+                if self.stop is not None and self.stop.received is not None:  # after the last step
+                    name = self.stop.received.name
+                    print(f"[ssibench] {name}: stopped after training, before the evaluation", flush=True)
+                    self.stop.hand_over()  # the last epoch's checkpoint holds the trained run
+                return model
         finally:
             self.cost.stop()
 
@@ -128,6 +146,7 @@ class BenchmarkTrainer(dinv.Trainer):
                 getattr(self, name).load_state_dict(state[name])
         self.epoch_start = state.get("epoch", -1) + 1
         self.history_start = self.epoch_start
+        where = f"epoch {state.get('epoch', '?')}"
         if start.resume:  # the run's own checkpoint: continue every history, stream and cost
             for name in ("loss_history", "eval_loss_history", "train_metrics_history", "eval_metrics_history"):
                 getattr(self, name).update(state[name])
@@ -135,7 +154,66 @@ class BenchmarkTrainer(dinv.Trainer):
             self.cost.load_state_dict(state["cost"])
             self._line_seconds = self.cost.total_seconds()
             self.history_start = 0
-        print(f"[ssibench] loaded {start.path} (epoch {state.get('epoch', '?')})", flush=True)
+            partial = state.get("partial_epoch")
+            if partial is not None:  # written on a stop signal, within epoch ``epoch_start``
+                # The epoch's data order is drawn again from the streams it began with; its first
+                # steps' batches are then passed over, and the streams set to where they were after.
+                self.streams.load_state_dict(partial["random_streams"])
+                self._partial_epoch = {**partial, "random_streams": state["random_streams"]}
+                where = f"epoch {self.epoch_start}, step {partial['steps']}"
+        print(f"[ssibench] loaded {start.path} ({where})", flush=True)
+
+    def reset_metrics(self):
+        """deepinv calls it as each epoch begins, before it draws the epoch's data order."""
+        super().reset_metrics()
+        if self.streams is not None:
+            self._epoch_start_streams = self.streams.state_dict()
+
+    def step(self, epoch, progress_bar, train_ite=None, train=True, last_batch=False, update_progress_bar=False):
+        """deepinv's step, but within a resumed epoch the steps trained before the checkpoint only
+        pass their batches over, and a stop signal ends training here, before the step."""
+        if train and self._partial_epoch is not None:
+            if self._partial_epoch["steps"] > 0:
+                for iterator in self.current_train_iterators:
+                    next(iterator)  # this step's batch, trained before the stop
+                self._partial_epoch["steps"] -= 1
+                return
+            self._continue_partial_epoch()
+        if train and self.stop is not None and self.stop.received is not None:
+            self._stop(epoch, train_ite)
+        super().step(epoch, progress_bar, train_ite, train, last_batch, update_progress_bar)
+
+    def _stop(self, epoch: int, train_ite: int) -> None:
+        """Checkpoint the run between two steps of ``epoch`` and hand the signal over."""
+        batches = min(len(loader) - loader.drop_last for loader in self.train_dataloader)
+        steps = train_ite - epoch * batches  # trained in this epoch
+        state = self._checkpoint(epoch - 1)  # the last finished epoch (-1: none), as in every checkpoint
+        meters = {name: dict(vars(meter)) for name, meter in self._meters().items()}
+        state["partial_epoch"] = {"steps": steps, "random_streams": self._epoch_start_streams, "meters": meters}
+        where = f"epoch {epoch}, step {steps}"
+        if self.store is not None:
+            where += f": {self.store.write(state, periodic=True)}"
+        name = self.stop.received.name
+        print(f"[ssibench] {name}: stopped at {where}; the same command resumes from there", flush=True)
+        self.stop.hand_over()
+
+    def _continue_partial_epoch(self) -> None:
+        """The resumed epoch's first untrained step: the streams and loss averages as at the stop."""
+        self.streams.load_state_dict(self._partial_epoch["random_streams"])
+        meters = self._meters()
+        for name, saved in self._partial_epoch["meters"].items():
+            vars(meters[name]).update(saved)
+        self._partial_epoch = None
+
+    def _meters(self) -> dict[str, AverageMeter]:
+        """deepinv's running averages (the epoch's losses so far), by attribute name and index."""
+        meters = {}
+        for name, value in vars(self).items():
+            if isinstance(value, AverageMeter):
+                meters[name] = value
+            elif isinstance(value, list) and value and all(isinstance(v, AverageMeter) for v in value):
+                meters |= {f"{name}.{k}": meter for k, meter in enumerate(value)}
+        return meters
 
     def save_model(self, filename, epoch, state=None):
         """deepinv asks for ``ckp_<epoch>`` (periodic) and ``ckp_best``; the store keeps the last two
