@@ -83,7 +83,7 @@ def assemble(cfg: DictConfig, data: Measurements, device: str | torch.device) ->
     if discriminator is not None:
         streams.register_module("discriminator", discriminator)
     # Every term, D's too: no ground truth unless the loss says it is supervised, the call checked.
-    label, supervised = str(cfg.loss.get("label", "?")), bool(cfg.loss.get("supervised", False))
+    label, supervised = cfg.loss.get("label"), bool(cfg.loss.get("supervised", False))
     enforce_contract(losses, cfg.loss.losses, label, supervised)
     enforce_contract(losses_d, cfg.loss.get("losses_d", []), label, supervised)
     return Parts(model, losses, optimizer, metrics, streams, device, discriminator, losses_d)

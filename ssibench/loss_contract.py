@@ -61,7 +61,7 @@ class WithheldGroundTruth:
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        withheld = [a for a in (*args, *(kwargs or {}).values(), *_nested(args)) if isinstance(a, cls)]
+        withheld = list(_withheld_in((args, kwargs or {})))
         how = f"x used in {getattr(func, '__name__', func)}"
         for item in withheld[1:]:
             item.read = item.read or how
@@ -73,9 +73,16 @@ class WithheldGroundTruth:
     __hash__ = object.__hash__  # kept, although __eq__ refuses: hashing reveals nothing
 
 
-def _nested(args) -> list:
-    """The items of the lists and tuples among ``args`` (torch.stack([x_net, x]))."""
-    return [item for arg in args if isinstance(arg, (list, tuple)) for item in arg]
+def _withheld_in(value):
+    """The stand-ins among a torch function's arguments, in lists, tuples and dicts too (torch.stack([x_net, x]))."""
+    if isinstance(value, WithheldGroundTruth):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _withheld_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _withheld_in(item)
 
 
 def _refusing(operator: str):
@@ -150,20 +157,24 @@ class CheckedForward:
         if not isinstance(value, torch.Tensor):
             raise LossContractError(f"{self.name} returned a {type(value).__name__}, not a tensor: {CONTRACT}")
         x_net = kwargs.get("x_net")
+        allowed = [torch.Size([]), torch.Size([1])]  # a scalar
         batch = x_net.shape[0] if isinstance(x_net, torch.Tensor) and x_net.ndim else None
-        if value.shape not in (torch.Size([]), torch.Size([1]), torch.Size([batch])):
+        if batch is not None:
+            allowed.append(torch.Size([batch]))  # one value per image
+        if value.shape not in allowed:
             raise LossContractError(
                 f"{self.name} returned a tensor of shape {tuple(value.shape)} for a batch of {batch} images: {CONTRACT}"
             )
 
 
-def enforce_contract(terms: list, specs, label: str, supervised: bool) -> None:
+def enforce_contract(terms: list, specs, label: str | None, supervised: bool) -> None:
     """Put each loss term (instantiated from its config in ``specs``) under the contract, in place:
     its ``forward`` becomes a :class:`CheckedForward`. Its class, module tree and random streams stay
     as they are (deepinv names a term's curves after its class)."""
     for term, spec in zip(terms, specs):
         target = spec.get("_target_") if hasattr(spec, "get") else None
-        name = f"loss {label!r} ({target or type(term).__qualname__})"
+        target = target or f"{type(term).__module__}.{type(term).__qualname__}"
+        name = f"loss {label!r} ({target})" if label else f"loss {target}"
         if not isinstance(term, torch.nn.Module):
             raise LossContractError(f"{name} is a {type(term).__name__}, not a torch.nn.Module: {CONTRACT}")
         term.forward = CheckedForward(term.forward, name, supervised)

@@ -88,6 +88,15 @@ def test_a_broken_contract_is_one_line_with_the_contract(term, what):
     _assert_one_line(str(error.value), "loss 'Cheat' (faulty_parts.Term) ", what, SIGNATURE, *TRAINER_KEYWORDS, "shape (B,)")
 
 
+def test_a_loss_that_is_not_a_module_is_refused():
+    class PlainCallable:
+        def __call__(self, x_net, **kwargs):
+            return x_net.flatten(1).mean(1)
+
+    with pytest.raises(LossContractError, match=r"^loss 'Cheat' \(faulty_parts.Term\) is a PlainCallable, not a torch.nn.Module"):
+        _call(PlainCallable())
+
+
 class _FailsInside(Loss):
     def forward(self, x_net, **kwargs):
         return torch.cat(x_net)  # a TypeError of the loss's own, not of its call
