@@ -85,7 +85,8 @@ def test_passing_x_on_reads_nothing():
 def test_a_broken_contract_is_one_line_with_the_contract(term, what):
     with pytest.raises(LossContractError) as error:
         _call(term)
-    _assert_one_line(str(error.value), "loss 'Cheat' (faulty_parts.Term) ", what, SIGNATURE, *TRAINER_KEYWORDS, "shape (B,)")
+    message = str(error.value)
+    _assert_one_line(message, "loss 'Cheat' (faulty_parts.Term) ", what, SIGNATURE, *TRAINER_KEYWORDS, "shape (B,)")
 
 
 def test_a_loss_that_is_not_a_module_is_refused():
@@ -93,7 +94,8 @@ def test_a_loss_that_is_not_a_module_is_refused():
         def __call__(self, x_net, **kwargs):
             return x_net.flatten(1).mean(1)
 
-    with pytest.raises(LossContractError, match=r"^loss 'Cheat' \(faulty_parts.Term\) is a PlainCallable, not a torch.nn.Module"):
+    refused = r"^loss 'Cheat' \(faulty_parts.Term\) is a PlainCallable, not a torch.nn.Module"
+    with pytest.raises(LossContractError, match=refused):
         _call(PlainCallable())
 
 
@@ -139,8 +141,10 @@ def test_every_built_in_term_is_under_the_contract(loss, make_cfg):
 
 @pytest.mark.parametrize("way", ["arithmetic", "caught"])
 def test_run_stops_a_loss_reading_x_before_any_result(way, make_cfg, tmp_path):
-    cfg = make_cfg("~loss", f"+loss.losses=[{{_target_: faulty_parts.ReadsGroundTruth, read: {way}}}]", "+loss.label=Cheat")
-    with pytest.raises(GroundTruthRead, match=r"^loss 'Cheat' \(faulty_parts.ReadsGroundTruth\) read the ground truth x"):
+    cheat = f"+loss.losses=[{{_target_: faulty_parts.ReadsGroundTruth, read: {way}}}]"
+    cfg = make_cfg("~loss", cheat, "+loss.label=Cheat")
+    named = r"^loss 'Cheat' \(faulty_parts.ReadsGroundTruth\) read the ground truth x \("
+    with pytest.raises(GroundTruthRead, match=named):
         run(cfg)
     assert not list(tmp_path.rglob("results.json"))
 
@@ -157,7 +161,7 @@ def test_launch_stops_a_loss_reading_x_in_one_line(tmp_path, data_dir):
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ssibench: error: loss 'Cheat' (faulty_parts.ReadsGroundTruth) read the ground truth x (")
-    assert last.endswith("a self-supervised loss must not read x (only a loss whose config says supervised: true is given it)")
+    assert last.endswith("must not read x (only a loss whose config says supervised: true is given it)")
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.rglob("results.json"))
 
