@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ssibench.data.pipeline import Measurements
+from ssibench.loss_contract import enforce_contract
 from ssibench.random_streams import RandomStreams
 
 
@@ -48,7 +49,8 @@ def assemble(cfg: DictConfig, data: Measurements, device: str | torch.device) ->
 
     The global generators are seeded first, so the initial weights depend on the seed alone; then
     every component's own generators are registered under a name that says whose they are
-    (``loss.1.transform.rng``), which seeds each from the run's seed and that name.
+    (``loss.1.transform.rng``), which seeds each from the run's seed and that name. Last, every loss
+    term is put under the loss contract (:mod:`ssibench.loss_contract`).
     """
     device = torch.device(device)
     streams = RandomStreams(cfg.seed)
@@ -80,4 +82,8 @@ def assemble(cfg: DictConfig, data: Measurements, device: str | torch.device) ->
     streams.register_module("model", model)
     if discriminator is not None:
         streams.register_module("discriminator", discriminator)
+    # Every term, D's too: no ground truth unless the loss says it is supervised, the call checked.
+    label, supervised = cfg.loss.get("label"), bool(cfg.loss.get("supervised", False))
+    enforce_contract(losses, cfg.loss.losses, label, supervised)
+    enforce_contract(losses_d, cfg.loss.get("losses_d", []), label, supervised)
     return Parts(model, losses, optimizer, metrics, streams, device, discriminator, losses_d)

@@ -1,0 +1,180 @@
+"""What a loss term may read and must return, enforced on every term of a run, built-in or a user's.
+
+- **No ground truth for a self-supervised loss.** A loss whose config does not say ``supervised: true``
+  gets, in place of the trainer's ``x``, a :class:`WithheldGroundTruth`: it holds no data and any use
+  of it (arithmetic, an attribute such as ``.shape`` or ``.to``, indexing, a torch function,
+  comparison, ``len``, iteration, ``bool``) stops the run with :class:`GroundTruthRead`. Passing it
+  on (to a sub-loss) or testing ``x is None`` reads nothing and is allowed. The trainer keeps the
+  real ``x`` for its test metrics.
+- **The call contract, checked on a term's first call.** It must accept the keywords deepinv's
+  trainer passes and return a tensor of one value per image or a scalar; else
+  :class:`LossContractError` says what it did and what the contract is.
+
+Both are :class:`~ssibench.config_checks.InputError`: one line in a single run, the ``failed``
+reason in a sweep, never an ``ok`` result.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from ssibench.config_checks import InputError
+
+# The keywords deepinv 0.5's Trainer.compute_loss passes each loss term; AdversarialTrainer adds two.
+TRAINER_KEYWORDS = ("x", "x_net", "y", "physics", "model", "epoch")
+ADVERSARIAL_KEYWORDS = ("y_hat", "D")
+SIGNATURE = "forward(self, x_net, y, physics, model, x=None, **kwargs)"
+CONTRACT = (
+    f"a loss is {SIGNATURE}, called with the keywords {', '.join(TRAINER_KEYWORDS)} "
+    f"(adversarial training adds {', '.join(ADVERSARIAL_KEYWORDS)}), and returns a tensor of one value "
+    "per image, shape (B,), or a scalar"
+)
+
+
+class GroundTruthRead(InputError):
+    """A self-supervised loss read the ground truth."""
+
+
+class LossContractError(InputError):
+    """A loss term does not take the trainer's keywords or returns something else than its values."""
+
+
+class WithheldGroundTruth:
+    """Stands in for the ground truth ``x`` given to a self-supervised loss: it holds no data, and
+    every use raises :class:`GroundTruthRead` naming ``reader``, and is remembered in ``read`` (so a
+    loss that catches the error and goes on, or raises another, is caught too)."""
+
+    __slots__ = ("reader", "read")
+
+    def __init__(self, reader: str):
+        self.reader = reader
+        self.read: str | None = None  # how it was first read
+
+    def refuse(self, how: str):
+        self.read = self.read or how
+        raise GroundTruthRead(ground_truth_read(self.reader, how))
+
+    def __getattr__(self, name):  # only called for what the object lacks: every tensor attribute
+        self.refuse(f"x.{name}")
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        withheld = list(_withheld_in((args, kwargs or {})))
+        how = f"x used in {getattr(func, '__name__', func)}"
+        for item in withheld[1:]:
+            item.read = item.read or how
+        withheld[0].refuse(how)
+
+    def __repr__(self) -> str:
+        return f"<ground truth withheld from {self.reader}>"
+
+    __hash__ = object.__hash__  # kept, although __eq__ refuses: hashing reveals nothing
+
+
+def _withheld_in(value):
+    """The stand-ins among a torch function's arguments, in lists, tuples and dicts too (torch.stack([x_net, x]))."""
+    if isinstance(value, WithheldGroundTruth):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _withheld_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _withheld_in(item)
+
+
+def _refusing(operator: str):
+    def refuse(self, *args, **kwargs):
+        self.refuse(f"x used in {operator}")
+
+    return refuse
+
+
+for _operator in (
+    # arithmetic, reflected and in place
+    *(f"__{prefix}{op}__" for op in (
+        "add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "divmod", "pow",
+        "lshift", "rshift", "and", "xor", "or",
+    ) for prefix in ("", "r", "i")),
+    "__neg__", "__pos__", "__abs__", "__invert__", "__round__", "__trunc__", "__floor__", "__ceil__",
+    # comparison, conversion, containers
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+    "__bool__", "__float__", "__int__", "__index__", "__complex__",
+    "__len__", "__iter__", "__reversed__", "__getitem__", "__setitem__", "__delitem__", "__contains__",
+    "__array__", "__dlpack__",
+):
+    setattr(WithheldGroundTruth, _operator, _refusing(_operator))
+del _operator
+
+
+def ground_truth_read(reader: str, how: str) -> str:
+    return (
+        f"{reader} read the ground truth x ({how}) during training: a self-supervised loss must not read x "
+        "(only a loss whose config says supervised: true is given it)"
+    )
+
+
+class CheckedForward:
+    """A loss term's ``forward`` under the contract: the ground truth withheld unless the loss is
+    supervised, and the keywords and the returned value checked on the first call."""
+
+    def __init__(self, forward, name: str, supervised: bool):
+        self.forward, self.name, self.supervised = forward, name, supervised
+        self.checked = False
+
+    def __call__(self, *args, **kwargs):
+        if not self.checked:
+            self._check_call(args, kwargs)
+        withheld = None
+        if not self.supervised and "x" in kwargs:
+            kwargs["x"] = withheld = WithheldGroundTruth(self.name)
+        try:
+            value = self.forward(*args, **kwargs)
+        except GroundTruthRead:
+            raise
+        except Exception:
+            if withheld is not None and withheld.read:  # refused, and the refusal turned into another error
+                raise GroundTruthRead(ground_truth_read(self.name, withheld.read)) from None
+            raise
+        if withheld is not None and withheld.read:  # refused, and the loss caught the refusal and went on
+            raise GroundTruthRead(ground_truth_read(self.name, withheld.read))
+        if not self.checked:
+            self._check_value(value, kwargs)
+            self.checked = True
+        return value
+
+    def _check_call(self, args, kwargs) -> None:
+        try:
+            inspect.signature(self.forward).bind(*args, **kwargs)
+        except TypeError as error:
+            raise LossContractError(
+                f"{self.name} cannot be called with the trainer's keywords {', '.join(kwargs)} ({error}): {CONTRACT}"
+            ) from None
+
+    def _check_value(self, value, kwargs) -> None:
+        if not isinstance(value, torch.Tensor):
+            raise LossContractError(f"{self.name} returned a {type(value).__name__}, not a tensor: {CONTRACT}")
+        x_net = kwargs.get("x_net")
+        allowed = [torch.Size([]), torch.Size([1])]  # a scalar
+        batch = x_net.shape[0] if isinstance(x_net, torch.Tensor) and x_net.ndim else None
+        if batch is not None:
+            allowed.append(torch.Size([batch]))  # one value per image
+        if value.shape not in allowed:
+            raise LossContractError(
+                f"{self.name} returned a tensor of shape {tuple(value.shape)} for a batch of {batch} images: {CONTRACT}"
+            )
+
+
+def enforce_contract(terms: list, specs, label: str | None, supervised: bool) -> None:
+    """Put each loss term (instantiated from its config in ``specs``) under the contract, in place:
+    its ``forward`` becomes a :class:`CheckedForward`. Its class, module tree and random streams stay
+    as they are (deepinv names a term's curves after its class)."""
+    for term, spec in zip(terms, specs):
+        target = spec.get("_target_") if hasattr(spec, "get") else None
+        target = target or f"{type(term).__module__}.{type(term).__qualname__}"
+        name = f"loss {label!r} ({target})" if label else f"loss {target}"
+        if not isinstance(term, torch.nn.Module):
+            raise LossContractError(f"{name} is a {type(term).__name__}, not a torch.nn.Module: {CONTRACT}")
+        term.forward = CheckedForward(term.forward, name, supervised)
