@@ -148,8 +148,8 @@ def fingerprint(cfg: DictConfig) -> dict:
             parts[where] = {"target": target, "file": path.name, "sha256": _sha256(path)}
     return {
         "ssibench": package_source(),
-        "deepinv": deepinv.__version__,
-        "torch": torch.__version__,
+        "deepinv": str(deepinv.__version__),
+        "torch": str(torch.__version__),  # a TorchVersion, which torch.load(weights_only=True) refuses
         "parts": parts,
     }
 

@@ -32,7 +32,13 @@ def identifying_config(cfg: DictConfig) -> dict:
     """The part of a run's config that determines its results, unresolved (``${trainer.device}``
     stays as written, so a CPU run can resume on a GPU), and under ``code`` the fingerprint of the
     code that computes them (:mod:`ssibench.code_identity`). Checkpoints and results.json hold it,
-    and a re-run is checked against it."""
+    and a re-run is checked against it. ``cfg``'s own configs are typed by their schemas first, in
+    place, so that a YAML of one's own is identified as a built-in one is (where one does not fit its
+    schema, ``run`` says so in its first check)."""
+    try:
+        config_schema.apply(cfg)
+    except InputError:
+        pass
     config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     for key in _NOT_IDENTIFYING:
         *parents, leaf = key.split(".")
@@ -78,12 +84,6 @@ class RunContext:
 
     @classmethod
     def from_hydra(cls, cfg: DictConfig) -> RunContext:
-        """Read once; types ``cfg``'s groups by their schemas first, so the identity is the typed
-        config's (where a config does not fit its schema, ``run`` says so in its first check)."""
-        try:
-            config_schema.apply(cfg)
-        except InputError:
-            pass
         hydra = HydraConfig.get() if HydraConfig.initialized() else None
         known = dict(hydra.runtime.choices) if hydra is not None else {}
         choices = {}
