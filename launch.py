@@ -6,6 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from ssibench.config_checks import InputError
+from ssibench.console import UnknownChoiceHint
 from ssibench.context import RunContext
 from ssibench.run import run
 
@@ -22,4 +23,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.stderr = UnknownChoiceHint(sys.stderr)
     main()

@@ -2,6 +2,8 @@
 
 import hashlib
 import os
+import re
+import shlex
 import time
 
 import torch
@@ -38,18 +40,57 @@ OmegaConf.register_new_resolver("slurm_gpus", cluster.gpus_per_job, replace=True
 OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b), replace=True)
 
 
+def _top_level_items(overrides: str) -> list[str]:
+    """Hydra's ``override_dirname`` split back into its overrides: at the commas outside brackets and quotes."""
+    items, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(overrides):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(overrides[start:i])
+            start = i + 1
+    return [*items, overrides[start:]]
+
+
+def _shell_safe(text: str) -> bool:
+    """Whether ``text`` can be typed in a shell as it is (what ``shlex.quote`` leaves unquoted)."""
+    return shlex.quote(text) == text
+
+
 def _with_overrides(overrides: str) -> str:
-    """``_<overrides>`` as one folder name: paths flattened, long lists shortened with a hash."""
+    """``_<overrides>`` as one shell-safe folder name: paths flattened; overrides a shell would need
+    quoted (a ``_target_`` list: brackets, braces, spaces) replaced by a hash of them, so that
+    different ones still get different folders; long names shortened with a hash."""
     if not overrides:
         return ""
-    name = overrides.replace(os.sep, "-")
+    items = _top_level_items(overrides.replace(os.sep, "-"))
+    unsafe = [item for item in items if not _shell_safe(item)]
+    name = ",".join(item for item in items if _shell_safe(item))
+    if unsafe:
+        name += f"{'_' if name else ''}{hashlib.sha1(','.join(unsafe).encode()).hexdigest()[:8]}"
     if len(name) > 120:  # file systems cap a name at 255 bytes
         name = f"{name[:100]}_{hashlib.sha1(overrides.encode()).hexdigest()[:8]}"
     return f"_{name}"
+
+
+def _loss_name(choice, label) -> str:
+    """The loss part of a run folder: its choice (``loss=mc``), else, for a loss given by ``_target_``
+    overrides, its label made shell-safe, else ``custom``."""
+    if choice is not None:
+        return str(choice)
+    safe = re.sub(r"[^\w.+-]+", "-", str(label)).strip("-") if label is not None else ""
+    return safe or "custom"
 
 
 # Run folders (conf/hydra/default.yaml): `mc_mri_seed0` + `_<other overrides>`, and with resume=false
 # a suffix unique to this launch, so a fresh run never lands in (or overwrites) an earlier folder.
 _LAUNCH = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}_{os.getpid()}"
 OmegaConf.register_new_resolver("with_overrides", _with_overrides, replace=True)
+OmegaConf.register_new_resolver("loss_name", _loss_name, replace=True)
 OmegaConf.register_new_resolver("fresh_folder", lambda resume: "" if resume else f"_fresh_{_LAUNCH}", replace=True)

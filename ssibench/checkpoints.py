@@ -20,7 +20,9 @@ import torch
 from omegaconf import DictConfig
 
 from ssibench.atomic_files import atomic_path
+from ssibench.code_identity import code_differences
 from ssibench.config_checks import InputError
+from ssibench.context import CODE
 from ssibench.folders import RunDir
 
 LAST = "ckp_last.pth.tar"
@@ -103,12 +105,41 @@ def check_same_run(
         return
     if isinstance(stored, str):  # checkpoints of ssibench 0.1.0 hold the config as JSON
         stored = json.loads(stored)
+    stored, current = _without_code(stored), _without_code(current)
     if keys is not None:
         stored, current = {k: stored.get(k) for k in keys}, {k: current.get(k) for k in keys}
     differences = config_differences(stored, current)
     if differences:
         shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
         raise CheckpointError(f"{what} was made with another config ({shown}): {hint}")
+
+
+def _without_code(identity: dict) -> dict:
+    return {key: value for key, value in identity.items() if key != CODE}
+
+
+def _shortened(phrases: list[str]) -> str:
+    return "; ".join(phrases[:2]) + (f"; and {len(phrases) - 2} more" if len(phrases) > 2 else "")
+
+
+def check_same_code(stored: dict | str | None, current: dict, what: str, warm_start: bool = False) -> None:
+    """Refuse ``what`` (a checkpoint or finished results) made by other code than this run's
+    (:mod:`ssibench.code_identity`). A warm start (``ckpt=``) is refused only when the source of its
+    model or loss changed; other code (ssibench's, deepinv, torch) then gets a warning line."""
+    stored = json.loads(stored) if isinstance(stored, str) else stored or {}
+    parts, rest = code_differences(stored.get(CODE), current[CODE], ("model", "loss") if warm_start else None)
+    if warm_start and parts:
+        raise CheckpointError(
+            f"{what} was made by other code ({_shortened(parts)}): restore the code it was made with, "
+            "or train it again with this code"
+        )
+    if warm_start and rest:
+        print(f"[ssibench] warning: {what} was made by other code ({_shortened(rest)}): its scores may differ")
+    elif parts + rest:
+        raise CheckpointError(
+            f"{what} was made by other code ({_shortened(parts + rest)}): pass resume=false for a fresh run "
+            "in a new folder, or restore the code it was made with"
+        )
 
 
 @dataclass(frozen=True)
@@ -167,9 +198,12 @@ def starting_point(cfg: DictConfig, store: CheckpointStore | None, identity: dic
     if found is not None:
         path, state = found
         check_same_run(state.get("config"), identity, f"checkpoint {path}")
+        check_same_code(state.get("config"), identity, f"checkpoint {path}")
         return Start(state, path, resume=True)
     if given is not None:
         hint = "give a checkpoint of this loss= and model, or choose those it was made with"
         check_same_run(given.get("config"), identity, f"ckpt {cfg.ckpt}", keys=("model", "loss"), hint=hint)
+        if str(cfg.ckpt) not in SHIPPED:  # shipped with the source it belongs to (tests/test_demo.py)
+            check_same_code(given.get("config"), identity, f"ckpt {cfg.ckpt}", warm_start=True)
         return Start(given, Path(given_path), resume=False)
     return None

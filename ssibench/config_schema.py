@@ -2,18 +2,24 @@
 
 Each YAML of these groups lists its group's schema first in its defaults list
 (``- /schema/loss@_here_``; a YAML that extends another inherits it), so a key the schema lacks or a value of the wrong type fails when
-the config is composed, with Hydra's message, before anything runs. What a loss needs from a
+the config is composed, with Hydra's message, before anything runs. A config of one's own that does
+not list it (a YAML on ``hydra.searchpath``, ``_target_`` overrides) is typed when the run starts
+(:func:`apply`), with the same checks. What a loss needs from a
 scenario (``requires``) and what a scenario offers (``provides``) are :class:`Capability` names.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from ssibench.config_checks import InputError
 
 
 class Capability(Enum):
@@ -75,6 +81,36 @@ class TrainerSchema:
     eval_interval: int = 1
     show_progress_bar: Any = "auto"  # auto | bool
     resident_data: Any = "auto"  # auto | bool
+
+
+SCHEMAS = {"loss": LossSchema, "physics": PhysicsSchema, "trainer": TrainerSchema}
+
+
+def apply(cfg: DictConfig) -> None:
+    """Type each group of ``cfg`` that has a schema by it, in place: a YAML of one's own that does not
+    list its schema (or a loss given by ``_target_`` overrides) is then checked like a built-in one.
+    A key the schema lacks, a value of the wrong type or a missing ``label`` raise
+    :class:`~ssibench.config_checks.InputError` in one line."""
+    for group, schema in SCHEMAS.items():
+        node = cfg.get(group)
+        if node is None or OmegaConf.get_type(node) is schema:
+            continue  # composed with its schema (every built-in choice)
+        try:
+            typed = OmegaConf.merge(OmegaConf.structured(schema), node)
+        except OmegaConfBaseException as error:
+            key = f"{group}.{error.full_key}"
+            if isinstance(error, ConfigKeyError):
+                close = difflib.get_close_matches(str(error.key), [f.name for f in fields(schema)], n=1)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise InputError(
+                    f"{key} is not a key of a {group} config{hint}: its keys are {', '.join(f.name for f in fields(schema))}"
+                ) from None
+            raise InputError(f"{key}: {str(error.msg).splitlines()[0]}") from None
+        missing = [f.name for f in fields(schema) if OmegaConf.is_missing(typed, f.name)]
+        if missing:
+            raise InputError(f"{group}.{missing[0]} is not set: every {group} config needs one")
+        with open_dict(cfg):
+            cfg[group] = typed
 
 
 def register() -> None:

@@ -11,9 +11,12 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssibench import code_identity, config_schema
+from ssibench.config_checks import InputError
 from ssibench.data import default_data_dir
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+CODE = "code"  # the key of the code fingerprint in a run's identity (no config group has this name)
 
 # Config entries that may change between a run and its resumption without changing what it computes:
 # where files go, logging, the device and loader settings, how long to train and how often to save.
@@ -27,8 +30,15 @@ _NOT_IDENTIFYING = {
 
 def identifying_config(cfg: DictConfig) -> dict:
     """The part of a run's config that determines its results, unresolved (``${trainer.device}``
-    stays as written, so a CPU run can resume on a GPU). Checkpoints and results.json hold it, and a
-    re-run is checked against it."""
+    stays as written, so a CPU run can resume on a GPU), and under ``code`` the fingerprint of the
+    code that computes them (:mod:`ssibench.code_identity`). Checkpoints and results.json hold it,
+    and a re-run is checked against it. ``cfg``'s own configs are typed by their schemas first, in
+    place, so that a YAML of one's own is identified as a built-in one is (where one does not fit its
+    schema, ``run`` says so in its first check)."""
+    try:
+        config_schema.apply(cfg)
+    except InputError:
+        pass
     config = OmegaConf.to_container(cfg, resolve=False, enum_to_str=True)
     for key in _NOT_IDENTIFYING:
         *parents, leaf = key.split(".")
@@ -37,7 +47,7 @@ def identifying_config(cfg: DictConfig) -> dict:
             node = node.get(parent, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(leaf, None)
-    return config
+    return {**config, CODE: code_identity.fingerprint(cfg)}
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 import ssibench
 from ssibench import results as results_io
-from ssibench.context import RunContext
+from ssibench.context import CODE, RunContext
 from ssibench.folders import RunDir
 
 
@@ -45,7 +45,7 @@ class RunHeader:
     seed: int
     epochs: int
     device: str
-    config: dict
+    config: dict  # the run's identity: its identifying config and, under "code", its code's fingerprint
     versions: dict = field(
         default_factory=lambda: {"ssibench": ssibench.__version__, "deepinv": dinv.__version__, "torch": torch.__version__}
     )
@@ -146,7 +146,8 @@ class RunRecord:
         if self.stored is not None:
             return self.stored
         header = asdict(self.header)
-        config, versions = header.pop("config"), header.pop("versions")
+        identity, versions = header.pop("config"), header.pop("versions")
+        config = {key: value for key, value in identity.items() if key != CODE}
         out = {
             **header,
             "status": self.status,
@@ -159,6 +160,8 @@ class RunRecord:
             "versions": versions,
             "config": config,
         }
+        if identity.get(CODE) is not None:
+            out["code"] = identity[CODE]
         if self.per_image:
             out["per_image"] = {name: [float(x) for x in v] for name, v in self.per_image.items()}
         if self.zero_filled:  # the leaderboard's zero-filled row, when no loss=zero_filled run was swept

@@ -52,7 +52,20 @@ def validate(results: dict) -> dict:
                 raise ValueError(f"results.json {block}.{name} is not finite: {summary}")
     if set(results["versions"]) < {"ssibench", "deepinv", "torch"}:
         raise ValueError("results.json versions needs ssibench, deepinv and torch")
+    if "code" in results:  # absent from the results of an ssibench that did not fingerprint its code
+        _validate_code(results["code"])
     return results
+
+
+def _validate_code(code) -> None:
+    """``code``: the fingerprint of the code that made the run (:mod:`ssibench.code_identity`)."""
+    if not isinstance(code, dict) or not all(isinstance(code.get(k), str) for k in ("ssibench", "deepinv", "torch")):
+        raise ValueError(f"results.json code needs ssibench, deepinv and torch, got {code!r}")
+    if not isinstance(code.get("parts"), dict):
+        raise ValueError(f"results.json code.parts should be a dict, got {code.get('parts')!r}")
+    for where, part in code["parts"].items():
+        if not isinstance(part, dict) or not all(isinstance(part.get(k), str) for k in ("target", "file", "sha256")):
+            raise ValueError(f"results.json code.parts.{where} needs target, file and sha256, got {part!r}")
 
 
 def write(path: str | os.PathLike, results: dict) -> Path:

@@ -10,8 +10,10 @@ import time
 
 from omegaconf import DictConfig
 
+from ssibench import config_schema
 from ssibench.assembly import assemble
-from ssibench.checkpoints import CheckpointStore, check_same_run, starting_point
+from ssibench.checkpoints import CheckpointStore, check_same_code, check_same_run, starting_point
+from ssibench.code_identity import check_importable
 from ssibench.config_checks import InputError, check_config
 from ssibench.context import RunContext
 from ssibench.data.pipeline import loaders, measurements
@@ -37,14 +39,16 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
     run_dir.path.mkdir(parents=True, exist_ok=True)
     header = RunHeader.of(cfg, context)
 
-    reason = skip_reason(cfg, context)
-    if reason:
-        if not context.sweep:
-            raise InputError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
-        print(f"[ssibench] skipped: {reason}")
-        return write_record(run_dir, RunRecord.skipped(header, reason))
     try:
+        config_schema.apply(cfg)  # a config of one's own, checked like a built-in one (no-op for those)
         check_config(cfg)
+        reason = skip_reason(cfg, context)
+        if reason:
+            if not context.sweep:
+                raise InputError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
+            print(f"[ssibench] skipped: {reason}")
+            return write_record(run_dir, RunRecord.skipped(header, reason))
+        check_importable(cfg)  # a _target_ that cannot be imported fails here, before anything is simulated
         finished = finished_record(cfg, run_dir, header)
         if finished is not None:
             print(f"[ssibench] already finished, not retrained: {finished.one_line(run_dir)}")
@@ -138,5 +142,6 @@ def finished_record(cfg: DictConfig, run_dir: RunDir, header: RunHeader) -> RunR
         return None
     check_same_run(stored.get("config"), header.config, f"{run_dir.results}")
     if stored["status"] == "ok" and stored["epochs"] == cfg.epochs:
+        check_same_code(stored, header.config, f"{run_dir.results}")  # never old numbers for edited code
         return RunRecord.finished(header, stored)
     return None  # failed, diverged or shorter: train on from the newest checkpoint

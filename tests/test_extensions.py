@@ -53,7 +53,7 @@ def test_your_own_part_plugs_in(kind, way, runs, data_dir):
     if kind == "loss":
         assert results["label"] == "L1-MC" and results["kind"] == "self-supervised"
         assert results["loss"] == ("L1-MC" if way == "target" else "l1_mc")
-        assert results["dir"].name.startswith("custom_mri_seed0_" if way == "target" else "l1_mc_masked_fft_seed0_")
+        assert results["dir"].name.startswith("L1-MC_mri_seed0_" if way == "target" else "l1_mc_masked_fft_seed0_")
         rows = list(csv.DictReader(open(results["dir"] / "metrics.csv")))
         assert float(rows[0]["train/L1MCLoss"]) > 0
     elif kind == "dataset":
