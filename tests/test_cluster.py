@@ -19,15 +19,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import CONF, ROOT, launch_env
+from conftest import CONF, ROOT, TESTS, launch_env
 from ssibench import checkpoints
 from ssibench import results as results_io
 
 REQUIRE_CLUSTER = os.environ.get("SSIBENCH_REQUIRE_CLUSTER") == "1"  # set by .ci/run: no skipping there
 # ei draws a random transform per batch: a resumed job must continue those draws and the data order.
 RUN = ("debug=smoke", "loss=ei", "physics=mri", "epochs=3", "split.max_train=8")
-# One epoch of 16 steps, to be interrupted inside it.
-ONE_LONG_EPOCH = ("debug=smoke", "loss=ei", "physics=mri", "epochs=1", "split.max_train=32", "trainer.batch_size=2")
 REQUEUE_WAIT_S = 600  # a job's whole life here, requeues included (each requeue waits ~16 s to start again)
 
 
@@ -62,11 +60,12 @@ def _env(data_dir: Path) -> dict:
     return env
 
 
-def submit(sweep_dir: Path, data_dir: Path, *overrides: str) -> subprocess.Popen:
-    """`python launch.py -m hydra/launcher=slurm ...` into ``sweep_dir``, as the README says (running)."""
+def submit(sweep_dir: Path, data_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.Popen:
+    """`python launch.py -m hydra/launcher=slurm ...` into ``sweep_dir``, as the README says (running);
+    ``env``: variables added to the environment (sbatch hands it on to the jobs)."""
     command = [sys.executable, str(ROOT / "launch.py"), "-m", "hydra/launcher=slurm", *overrides, f"hydra.sweep.dir={sweep_dir}"]
     return subprocess.Popen(
-        command, cwd=sweep_dir.parent, env=_env(data_dir), stdin=subprocess.DEVNULL,
+        command, cwd=sweep_dir.parent, env={**_env(data_dir), **(env or {})}, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
@@ -162,7 +161,7 @@ def test_a_job_requeued_mid_run_resumes_to_the_same_results(readme_sweep, tmp_pa
     subprocess.run(["scontrol", "requeue", job], check=True)  # what a preemption with PreemptMode=REQUEUE does
     status, output = finish(sweep)
     assert status == 0, output[-3000:]
-    assert re.search(rf"loaded {re.escape(str(last))} \(epoch \d+\)", job_log(sweep_dir, job)), job_log(sweep_dir, job)
+    assert re.search(rf"loaded {re.escape(str(last))} \(epoch \d+(, step \d+)?\)", job_log(sweep_dir, job)), job_log(sweep_dir, job)
     assert_same_results(run_dir(sweep_dir), run_dir(readme_sweep, 1))
 
 
@@ -186,33 +185,31 @@ def test_a_job_past_its_time_limit_is_requeued_and_resumes_to_the_same_results(r
 
 @pytest.mark.cluster
 def test_a_job_requeued_in_its_first_epoch_resumes_from_the_checkpoint_written_on_the_signal(
-    cluster, tmp_path, data_dir
+    readme_sweep, tmp_path, data_dir
 ):
-    reference_dir = tmp_path / "reference"
-    status, output = finish(submit(reference_dir, data_dir, *ONE_LONG_EPOCH))
-    assert status == 0, output[-3000:]
-    reference = run_dir(reference_dir)
-    training_s = results_io.read(reference / "results.json")["train_seconds"]
-    # From the job's start (its config written) to its end-of-training checkpoint, less the training.
-    setup_s = (checkpoints.checkpoint_dir(reference) / checkpoints.LAST).stat().st_mtime - (
-        reference / ".hydra" / "config.yaml"
-    ).stat().st_mtime - training_s
-
-    sweep_dir = tmp_path / "sweep"
-    sweep = submit(sweep_dir, data_dir, *ONE_LONG_EPOCH)
+    # The job waits after its first step (of 2 an epoch) until the requeue's SIGTERM has come
+    # (tests/step_gate/sitecustomize.py), so the signal lands inside the first epoch whatever the timing.
+    sweep_dir, gate = tmp_path / "sweep", tmp_path / "gate"
+    gated = {
+        "PYTHONPATH": os.pathsep.join([str(TESTS / "step_gate"), _env(data_dir)["PYTHONPATH"]]),
+        "SSIBENCH_STEP_GATE": str(gate), "SSIBENCH_STEP_GATE_AFTER": "1",
+    }  # fmt: skip
+    sweep = submit(sweep_dir, data_dir, *RUN, env=gated)
     (job,) = wait_for("job", lambda: job_ids(sweep_dir), sweep)
-    run = wait_for("run folder", lambda: next(sweep_dir.glob("0_*/.hydra/config.yaml"), None), sweep).parents[1]
-    time.sleep(setup_s + training_s / 2)  # halfway through the only epoch
-    assert not checkpoints.checkpoint_dir(run).exists(), "a checkpoint before the signal: the epoch was too short"
+    wait_for("the job's first step", gate.exists, sweep)
+    run = run_dir(sweep_dir)
+    assert not checkpoints.checkpoint_dir(run).exists(), "a checkpoint before the signal"
     subprocess.run(["scontrol", "requeue", job], check=True)
     status, output = finish(sweep)
     assert status == 0, output[-3000:]
     log = job_log(sweep_dir, job)
-    loaded = log.find(f"loaded {checkpoints.checkpoint_dir(run) / checkpoints.LAST}")
-    # The second session started from the checkpoint written on the signal, inside the epoch: the
-    # epoch ended once, after it.
-    assert loaded >= 0 and log.count("[ssibench] epoch 1/1") == 1 and log.index("[ssibench] epoch 1/1") > loaded, log
-    assert_same_results(run, reference)
+    last = checkpoints.checkpoint_dir(run) / checkpoints.LAST
+    # The first session checkpointed the step it was at; the second started from it, inside the
+    # first epoch, which ended once, after it.
+    assert f"SIGTERM: stopped at epoch 0, step 1: {last}" in log, log
+    loaded = log.find(f"loaded {last} (epoch 0, step 1)")
+    assert loaded >= 0 and log.count("[ssibench] epoch 1/3") == 1 and log.index("[ssibench] epoch 1/3") > loaded, log
+    assert_same_results(run, run_dir(readme_sweep, 1))
 
 
 @pytest.mark.cluster
