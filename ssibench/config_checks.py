@@ -43,13 +43,16 @@ def _check_device(device: str) -> None:
     try:
         parsed = torch.device(device)
     except RuntimeError:
-        raise InputError(f"trainer.device={device} is not a device: use auto, cpu, cuda or cuda:<index>") from None
+        raise InputError(
+            f"trainer.device={device} is not a device: use cpu, cuda or cuda:<index>, or leave it out "
+            "(the default takes a GPU when there is one)"
+        ) from None
     if parsed.type != "cuda":
         return
     if not torch.cuda.is_available():
         raise InputError(
             f"trainer.device={device} but no CUDA device is available (torch {torch.__version__}): "
-            "use trainer.device=cpu, or auto to take a GPU only when there is one"
+            "use trainer.device=cpu, or leave it out to take a GPU only when there is one"
         )
     if parsed.index is not None and parsed.index >= torch.cuda.device_count():
         raise InputError(f"trainer.device={device} but this machine has {torch.cuda.device_count()} GPU(s)")
