@@ -8,10 +8,10 @@ The jobs train on the node's CPU; `hydra.launcher.partition` is the cluster's de
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from ssibench import results as results_io
 REQUIRE_CLUSTER = os.environ.get("SSIBENCH_REQUIRE_CLUSTER") == "1"  # set by .ci/run: no skipping there
 # ei draws a random transform per batch: a resumed job must continue those draws and the data order.
 RUN = ("debug=smoke", "loss=ei", "physics=mri", "epochs=3", "split.max_train=8")
+# One CPU and 2 GB a job: two jobs at once on the 2-CPU node (the preset's defaults ask 2 CPUs and 8 GB).
+ONE_CPU = ("hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2")
 REQUEUE_WAIT_S = 600  # a job's whole life here, requeues included (each requeue waits ~16 s to start again)
 
 
@@ -126,22 +128,67 @@ def assert_same_results(run: Path, reference: Path) -> None:
     assert (run / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
 
 
+def gated(gate: Path, after: int, data_dir: Path) -> dict:
+    """The environment that holds a job after its ``after``-th optimizer step until a stop signal has
+    come (tests/step_gate/sitecustomize.py); ``gate`` appears when it is held there."""
+    return {
+        "PYTHONPATH": os.pathsep.join([str(TESTS / "step_gate"), _env(data_dir)["PYTHONPATH"]]),
+        "SSIBENCH_STEP_GATE": str(gate), "SSIBENCH_STEP_GATE_AFTER": str(after),
+    }  # fmt: skip
+
+
+def requeue_when_held(sweep_dir: Path, gate: Path, timeout: float = REQUEUE_WAIT_S) -> None:
+    """``scontrol requeue`` the sweep's job once it is held at its gate (what a preemption with
+    PreemptMode=REQUEUE does: SIGTERM, then SLURM starts the job again)."""
+    deadline = time.monotonic() + timeout
+    while not (gate.exists() and job_ids(sweep_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if gate.exists():
+        (job,) = job_ids(sweep_dir)
+        subprocess.run(["scontrol", "requeue", job], check=True)
+
+
 @pytest.fixture(scope="module")
-def readme_sweep(cluster, tmp_path_factory, data_dir) -> Path:
-    """The README's CPU-partition sweep at the smoke scale with the preset's default resources: a job
-    array of mc and ei. Its ei job is the uninterrupted run the interrupted ones must equal."""
-    sweep_dir = tmp_path_factory.mktemp("readme_sweep") / "sweep"
-    status, output = finish(submit(sweep_dir, data_dir, *RUN[:1], "loss=mc,ei", *RUN[2:]))
-    assert status == 0, output[-3000:]
-    return sweep_dir
+def sweeps(cluster, tmp_path_factory, data_dir) -> dict[str, Path]:
+    """Every sweep of the tests below, submitted at once so that they share the node and their waits
+    (requeues, time limits) overlap; each ends equal to the README sweep's ei job, the uninterrupted run.
+
+    - ``readme``: the README's CPU-partition sweep, a job array of mc and ei;
+    - ``first_epoch``: ei, requeued when held after its first step (of 2 an epoch);
+    - ``mid_run``: ei, requeued when held after its fifth step (in its third epoch, after the second
+      epoch's checkpoint);
+    - ``time_limit``: ei with a 2-minute limit and the signal asked 60 s before it, held after its
+      third step (in its second epoch) until that signal comes (the run alone is shorter than a minute).
+
+    The jobs ask one CPU each (`cpus_per_task=1`, on this 2-CPU node two run at once, on one thread
+    each: equal threads, equal arithmetic)."""
+    root = tmp_path_factory.mktemp("sweeps")
+    timeouts = ("hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=4")
+    started = {
+        "readme": submit(root / "readme", data_dir, *RUN[:1], "loss=mc,ei", *RUN[2:], *ONE_CPU),
+        "first_epoch": submit(root / "first_epoch", data_dir, *RUN, *ONE_CPU, env=gated(root / "gate1", 1, data_dir)),
+        "mid_run": submit(root / "mid_run", data_dir, *RUN, *ONE_CPU, env=gated(root / "gate5", 5, data_dir)),
+        "time_limit": submit(root / "time_limit", data_dir, *RUN, *ONE_CPU, *timeouts, env=gated(root / "gate3", 3, data_dir)),
+    }
+    watchers = [
+        threading.Thread(target=requeue_when_held, args=(root / name, root / gate), daemon=True)
+        for name, gate in (("first_epoch", "gate1"), ("mid_run", "gate5"))
+    ]
+    for watcher in watchers:
+        watcher.start()
+    outputs = {name: finish(sweep) for name, sweep in started.items()}
+    for name, (status, output) in outputs.items():
+        assert status == 0, f"{name}: {output[-3000:]}"
+    return {name: root / name for name in started}
 
 
 @pytest.mark.cluster
-def test_the_readme_sweep_runs_as_a_job_array_on_a_partition_without_gpus(readme_sweep):
+def test_the_readme_sweep_runs_as_a_job_array_on_a_partition_without_gpus(sweeps):
+    readme_sweep = sweeps["readme"]
     (array,) = {job.split("_")[0] for job in job_ids(readme_sweep)}
     script = (readme_sweep / ".submitit" / array / f"{array}_submission.sh").read_text()
     # trainer.device=auto on a partition whose nodes have no GPU: no GPU asked (else sbatch refuses).
-    assert "#SBATCH --gpus-per-node=0" in script and "#SBATCH --cpus-per-task=2" in script, script
+    assert "#SBATCH --gpus-per-node=0" in script and "#SBATCH --cpus-per-task=1" in script, script
     for job in job_ids(readme_sweep):
         assert final_state(job) == "COMPLETED"
         log = job_log(readme_sweep, job)
@@ -152,70 +199,41 @@ def test_the_readme_sweep_runs_as_a_job_array_on_a_partition_without_gpus(readme
         assert results["status"] == "ok" and results["device"] == "cpu"
 
 
+@pytest.mark.parametrize(("sweep", "epoch", "step"), [("first_epoch", 0, 1), ("mid_run", 2, 1)])
 @pytest.mark.cluster
-def test_a_job_requeued_mid_run_resumes_to_the_same_results(readme_sweep, tmp_path, data_dir):
-    sweep_dir = tmp_path / "sweep"
-    sweep = submit(sweep_dir, data_dir, *RUN)
-    (job,) = wait_for("job", lambda: job_ids(sweep_dir), sweep)
-    last = wait_for("first checkpoint", lambda: next(sweep_dir.glob(f"0_*/checkpoints/{checkpoints.LAST}"), None), sweep)
-    subprocess.run(["scontrol", "requeue", job], check=True)  # what a preemption with PreemptMode=REQUEUE does
-    status, output = finish(sweep)
-    assert status == 0, output[-3000:]
-    assert re.search(rf"loaded {re.escape(str(last))} \(epoch \d+(, step \d+)?\)", job_log(sweep_dir, job)), job_log(sweep_dir, job)
-    assert_same_results(run_dir(sweep_dir), run_dir(readme_sweep, 1))
-
-
-@pytest.mark.cluster
-def test_a_job_past_its_time_limit_is_requeued_and_resumes_to_the_same_results(readme_sweep, tmp_path, data_dir):
-    # SLURM signals (USR2) up to a minute before signal_delay_s asks: with 2 minutes and 60 s, a session
-    # lasts 0 to 60 s, so the run needs several and keeps only what the checkpoints hold.
-    sweep_dir = tmp_path / "sweep"
-    sweep = submit(
-        sweep_dir, data_dir, *RUN,
-        "hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=60", "hydra.launcher.max_num_timeout=4",
-    )
-    status, output = finish(sweep)
-    assert status == 0, output[-3000:]
-    (job,) = job_ids(sweep_dir)
-    log = job_log(sweep_dir, job)
-    assert "Caught signal SIGUSR2" in log and "this job is timed-out" in log, log
-    assert "loaded " in log, log  # a later session started from a checkpoint
-    assert_same_results(run_dir(sweep_dir), run_dir(readme_sweep, 1))
-
-
-@pytest.mark.cluster
-def test_a_job_requeued_in_its_first_epoch_resumes_from_the_checkpoint_written_on_the_signal(
-    readme_sweep, tmp_path, data_dir
+def test_a_requeued_job_resumes_from_the_checkpoint_written_on_the_signal_to_the_same_results(
+    sweeps, sweep, epoch, step
 ):
-    # The job waits after its first step (of 2 an epoch) until the requeue's SIGTERM has come
-    # (tests/step_gate/sitecustomize.py), so the signal lands inside the first epoch whatever the timing.
-    sweep_dir, gate = tmp_path / "sweep", tmp_path / "gate"
-    gated = {
-        "PYTHONPATH": os.pathsep.join([str(TESTS / "step_gate"), _env(data_dir)["PYTHONPATH"]]),
-        "SSIBENCH_STEP_GATE": str(gate), "SSIBENCH_STEP_GATE_AFTER": "1",
-    }  # fmt: skip
-    sweep = submit(sweep_dir, data_dir, *RUN, env=gated)
-    (job,) = wait_for("job", lambda: job_ids(sweep_dir), sweep)
-    wait_for("the job's first step", gate.exists, sweep)
-    run = run_dir(sweep_dir)
-    assert not checkpoints.checkpoint_dir(run).exists(), "a checkpoint before the signal"
-    subprocess.run(["scontrol", "requeue", job], check=True)
-    status, output = finish(sweep)
-    assert status == 0, output[-3000:]
-    log = job_log(sweep_dir, job)
+    (job,) = job_ids(sweeps[sweep])
+    log, run = job_log(sweeps[sweep], job), run_dir(sweeps[sweep])
     last = checkpoints.checkpoint_dir(run) / checkpoints.LAST
-    # The first session checkpointed the step it was at; the second started from it, inside the
-    # first epoch, which ended once, after it.
-    assert f"SIGTERM: stopped at epoch 0, step 1: {last}" in log, log
-    loaded = log.find(f"loaded {last} (epoch 0, step 1)")
-    assert loaded >= 0 and log.count("[ssibench] epoch 1/3") == 1 and log.index("[ssibench] epoch 1/3") > loaded, log
-    assert_same_results(run, run_dir(readme_sweep, 1))
+    # The first session checkpointed the step it was at on SIGTERM; the second started from it and
+    # ran that epoch to its end once.
+    assert f"SIGTERM: stopped at epoch {epoch}, step {step}: {last}" in log, log
+    loaded = log.find(f"loaded {last} (epoch {epoch}, step {step})")
+    line = f"[ssibench] epoch {epoch + 1}/3"
+    assert loaded >= 0 and log.count(line) == 1 and log.index(line) > loaded, log
+    assert_same_results(run, run_dir(sweeps["readme"], 1))
+
+
+@pytest.mark.cluster
+def test_a_job_past_its_time_limit_is_requeued_and_resumes_to_the_same_results(sweeps):
+    # SLURM signals (USR2) up to a minute before signal_delay_s asks: with 2 minutes and 60 s, a session
+    # lasts 0 to 60 s; the one after the held one may be signalled again, and keeps what it reached.
+    (job,) = job_ids(sweeps["time_limit"])
+    log, run = job_log(sweeps["time_limit"], job), run_dir(sweeps["time_limit"])
+    last = checkpoints.checkpoint_dir(run) / checkpoints.LAST
+    # The step the signal found was checkpointed, then submitit requeued the job, which went on from it.
+    assert f"SIGUSR2: stopped at epoch 1, step 1: {last}" in log, log
+    assert "Caught signal SIGUSR2" in log and "this job is timed-out" in log, log
+    assert f"loaded {last} (epoch 1, step 1)" in log, log
+    assert_same_results(run_dir(sweeps["time_limit"]), run_dir(sweeps["readme"], 1))
 
 
 @pytest.mark.cluster
 def test_a_cancelled_job_ends_the_sweep_with_an_error_within_a_minute(cluster, tmp_path, data_dir):
     sweep_dir = tmp_path / "sweep"
-    sweep = submit(sweep_dir, data_dir, *RUN[:3], "epochs=50")
+    sweep = submit(sweep_dir, data_dir, *RUN[:3], "epochs=50", *ONE_CPU)
     (job,) = wait_for("job", lambda: job_ids(sweep_dir), sweep)
     wait_for("the job to run", lambda: sacct_state(job) == "RUNNING", sweep)
     subprocess.run(["scancel", job], check=True)
