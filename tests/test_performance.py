@@ -19,6 +19,9 @@ from ssibench.precision import WatchedGradScaler, learned_networks
 from ssibench.scenarios import build_scenario
 
 TRAINED = [loss for loss in LOSSES if loss != "zero_filled"]
+# fp16 has no fast CPU kernels (one debug=smoke step at 32x32 took ~15 s, mostly its backward pass):
+# its CPU tests step at 16x16.
+FP16_ON_CPU = ("img_size=16",)
 
 
 def _one_batch_trainer(make_cfg, tmp_path, *overrides):
@@ -31,7 +34,10 @@ def _one_batch_trainer(make_cfg, tmp_path, *overrides):
 @pytest.mark.parametrize("loss", TRAINED)
 def test_reduced_precision_step_is_finite_and_runs_the_network_in_reduced_precision(loss, precision, make_cfg, tmp_path):
     physics = "mri" if runnable(loss, "mri") else "noisy"
-    trainer = _one_batch_trainer(make_cfg, tmp_path, f"loss={loss}", f"physics={physics}", f"trainer.precision={precision}")
+    size = FP16_ON_CPU if precision == "fp16" else ()
+    trainer = _one_batch_trainer(
+        make_cfg, tmp_path, f"loss={loss}", f"physics={physics}", f"trainer.precision={precision}", *size
+    )
     dtypes = []
     first_conv = next(m for m in learned_networks(trainer.model)[0].modules() if isinstance(m, torch.nn.Conv2d))
     first_conv.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
@@ -46,7 +52,7 @@ def test_reduced_precision_step_is_finite_and_runs_the_network_in_reduced_precis
 
 @pytest.mark.parametrize("loss", ["mc", "adversarial"])
 def test_fp16_scaler_lets_the_weights_change_within_a_few_steps(loss, make_cfg, tmp_path):
-    trainer = _one_batch_trainer(make_cfg, tmp_path, f"loss={loss}", "trainer.precision=fp16", "epochs=3")
+    trainer = _one_batch_trainer(make_cfg, tmp_path, f"loss={loss}", "trainer.precision=fp16", "epochs=3", *FP16_ON_CPU)
     networks = [trainer.model] + ([trainer.D] if getattr(trainer, "D", None) is not None else [])
     before = [[p.detach().clone() for p in net.parameters()] for net in networks]
     trainer.train()
