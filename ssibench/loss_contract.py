@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 
 import torch
+from deepinv.loss import Loss
 
 from ssibench.config_checks import InputError
 
@@ -175,6 +176,8 @@ def enforce_contract(terms: list, specs, label: str | None, supervised: bool) ->
         target = spec.get("_target_") if hasattr(spec, "get") else None
         target = target or f"{type(term).__module__}.{type(term).__qualname__}"
         name = f"loss {label!r} ({target})" if label else f"loss {target}"
-        if not isinstance(term, torch.nn.Module):
-            raise LossContractError(f"{name} is a {type(term).__name__}, not a torch.nn.Module: {CONTRACT}")
+        if not isinstance(term, Loss):  # deepinv's trainer calls Loss.adapt_model on every term before training
+            raise LossContractError(
+                f"{name} is a {type(term).__name__}, not a deepinv.loss.Loss: subclass deepinv.loss.Loss; {CONTRACT}"
+            )
         term.forward = CheckedForward(term.forward, name, supervised)

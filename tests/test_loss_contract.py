@@ -89,14 +89,21 @@ def test_a_broken_contract_is_one_line_with_the_contract(term, what):
     _assert_one_line(message, "loss 'Cheat' (faulty_parts.Term) ", what, SIGNATURE, *TRAINER_KEYWORDS, "shape (B,)")
 
 
-def test_a_loss_that_is_not_a_module_is_refused():
-    class PlainCallable:
-        def __call__(self, x_net, **kwargs):
-            return x_net.flatten(1).mean(1)
+class PlainModule(torch.nn.Module):  # a loss written as a bare module: deepinv's trainer needs a Loss
+    def forward(self, x_net, **kwargs):
+        return x_net.flatten(1).mean(1)
 
-    refused = r"^loss 'Cheat' \(faulty_parts.Term\) is a PlainCallable, not a torch.nn.Module"
+
+class PlainCallable:
+    def __call__(self, x_net, **kwargs):
+        return x_net.flatten(1).mean(1)
+
+
+@pytest.mark.parametrize("term", [PlainCallable(), PlainModule()], ids=["callable", "torch module"])
+def test_a_loss_that_is_not_a_deepinv_loss_is_refused(term):
+    refused = rf"^loss 'Cheat' \(faulty_parts.Term\) is a {type(term).__name__}, not a deepinv.loss.Loss: subclass"
     with pytest.raises(LossContractError, match=refused):
-        _call(PlainCallable())
+        _call(term)
 
 
 class _FailsInside(Loss):
