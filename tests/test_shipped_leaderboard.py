@@ -119,9 +119,34 @@ def test_runs_that_cannot_be_compared_with_the_shipped_ones_are_refused_with_one
     error = _refused(capsys, seed1, "--against", "embedded", "--out", out)
     assert "scenario mri, seed 1 has no shipped runs" in error and "shipped: mri seed 0" in error and "seed=0" in error
 
+    other_cpu = tmp_path / "other-cpu"  # the shipped command, run where the kernels round the measurements otherwise
+    shutil.copytree(next(against["mine"].glob("*_ei_mri_*")), other_cpu)
+    results = results_io.read(RunDir(other_cpu).results)
+    cost = results["cost"] | {"device": "Another CPU", "device_type": "cpu"}
+    results_io.write(RunDir(other_cpu).results, results | {"test_set": "f" * 64, "cost": cost})
+    error = _refused(capsys, other_cpu, "--against", "embedded", "--out", out)
+    for part in ("same device, versions and data/physics config", "round differently", "Another CPU", "--against SWEEP"):
+        assert part in error, part
+
     error = _refused(capsys, against["package"] / "mc_mri_seed0", "--against", "embedded")
     assert "only read" in error
     assert not out.exists()
+
+
+def test_the_package_ships_the_readme_leaderboard_runs():
+    """The runs in ssibench/leaderboard/embedded are the sweep the README's tables were built from:
+    one test set per scenario, and each shipped score is the README's, row for row."""
+    manifest = json.loads((shipped.EMBEDDED / shipped.MANIFEST).read_text())
+    runs = shipped.load("embedded")
+    assert sorted(folder.name for folder, _ in runs) == manifest["runs"]
+    readme = readme_results.README.read_text()
+    assert f"{manifest['machine']}, Python {manifest['python']}, torch {manifest['torch']}, {manifest['date']}" in readme
+    for physics in ("mri", "noisy", "single", "multicoil"):
+        scored = [r for _, r in runs if r["physics"] == physics and r["status"] == "ok"]
+        assert len({r["test_set"] for r in scored}) == 1, physics
+        table = readme.split(f"### Scenario `{physics}`")[1].split("Not ranked")[0]
+        for results in scored:
+            assert f"| {results['label']} | {results['metrics']['PSNR']['mean']:.2f} |" in table, (physics, results["label"])
 
 
 def test_an_installation_without_shipped_runs_says_so(runs, monkeypatch, capsys, tmp_path):

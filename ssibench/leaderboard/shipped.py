@@ -141,7 +141,8 @@ def rank_against(
                 f"{folder} was scored on another test set than the shipped runs of {where} "
                 f"(test set {mine[:12]} vs {reference['test_set'][:12]}): {what_differs(reference, [results])}. "
                 f"Run it as they were run: at the default scale (no debug=smoke, no data, split or physics "
-                f"overrides) with seed={key[1]}, then rank it again"
+                f"overrides) with seed={key[1]}, then rank it again; where it was run so, on another CPU, rank it "
+                f"against a sweep of your own made on this machine (--against SWEEP)"
             )
     replaced = {(r["loss"], r["physics"], r["seed"]): folder for folder, r in given}
     kept, notes = [], []

@@ -64,8 +64,20 @@ def what_differs(reference: dict, others: list[dict]) -> str:
             if a != b and f"{what} {a} vs {b}" not in differences:
                 differences.append(f"{what} {a} vs {b}")
     if not differences:
-        return "their results record the same device, versions and data/physics config, so the data files differ"
+        machines = sorted({_machine(r) for r in (reference, *others)} - {None})
+        where = f" ({' vs '.join(machines)})" if len(machines) > 1 else ""
+        return (
+            "their results record the same device, versions and data/physics config, so the bits of their "
+            f"measurements differ: simulated on CPUs whose FFT or random-number kernels round differently{where} "
+            "(e.g. AVX-512 vs AVX2), or from another data file"
+        )
     return "they differ in " + ", ".join(differences)
+
+
+def _machine(results: dict) -> str | None:
+    """The CPU that simulated a CPU run's measurements (a CUDA run records only its GPU)."""
+    cost = results.get("cost") or {}
+    return cost.get("device") if cost.get("device_type") == "cpu" else None
 
 
 def _device_type(results: dict) -> str | None:
