@@ -111,6 +111,7 @@ def test_runs_that_cannot_be_compared_with_the_shipped_ones_are_refused_with_one
     error = _refused(capsys, other, "--against", "embedded", "--out", out)
     for part in (str(other), "another test set", "scenario mri, seed 0", "img_size 32 vs 24", "default scale", "seed=0"):
         assert part in error, part
+    assert "--against SWEEP" not in error
     assert not out.exists()
 
     seed1 = tmp_path / "seed1"  # a seed the shipped leaderboard has not
@@ -127,6 +128,7 @@ def test_runs_that_cannot_be_compared_with_the_shipped_ones_are_refused_with_one
     error = _refused(capsys, other_cpu, "--against", "embedded", "--out", out)
     for part in ("same device, versions and data/physics config", "round differently", "Another CPU", "--against SWEEP"):
         assert part in error, part
+    assert "default scale" not in error  # it was run at the default scale: only another machine's sweep helps
 
     error = _refused(capsys, against["package"] / "mc_mri_seed0", "--against", "embedded")
     assert "only read" in error

@@ -137,12 +137,16 @@ def rank_against(
             )
         if fingerprints and mine not in fingerprints:
             reference = next(r for _, r in by_seed[key] if r.get("test_set"))
+            why = what_differs(reference, [results])
+            todo = (
+                f"Run it as they were run: at the default scale (no debug=smoke, no data, split or physics "
+                f"overrides) with seed={key[1]}, then rank it again"
+                if why.startswith("they differ")
+                else "Rank it against a sweep of your own made on this machine (--against SWEEP)"
+            )
             raise AgainstError(
                 f"{folder} was scored on another test set than the shipped runs of {where} "
-                f"(test set {mine[:12]} vs {reference['test_set'][:12]}): {what_differs(reference, [results])}. "
-                f"Run it as they were run: at the default scale (no debug=smoke, no data, split or physics "
-                f"overrides) with seed={key[1]}, then rank it again; where it was run so, on another CPU, rank it "
-                f"against a sweep of your own made on this machine (--against SWEEP)"
+                f"(test set {mine[:12]} vs {reference['test_set'][:12]}): {why}. {todo}"
             )
     replaced = {(r["loss"], r["physics"], r["seed"]): folder for folder, r in given}
     kept, notes = [], []
