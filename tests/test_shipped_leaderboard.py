@@ -71,9 +71,10 @@ def test_readme_results_ships_each_run_with_its_curves_and_a_manifest(runs):
         (source,) = embedded.glob(f"*_{name}_*")
         assert (package / name / "results.json").read_bytes() == RunDir(source).results.read_bytes()
         assert (package / name / "metrics.csv").is_file() == (name != "zero_filled_mri_seed0")  # trained runs' curves
+        assert (package / name / "reconstruction.pt").read_bytes() == RunDir(source).reconstruction.read_bytes()
     assert "### Scenario `mri`" in runs["readme"].read_text()
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
-    assert size < 30_000, size  # ~10 kB per run at the smoke scale
+    assert size < 60_000, size  # ~17 kB per run at the smoke scale
 
 
 def test_a_new_method_is_ranked_among_the_shipped_runs(against, tmp_path, capsys):
@@ -90,6 +91,7 @@ def test_a_new_method_is_ranked_among_the_shipped_runs(against, tmp_path, capsys
     assert float(rows["mc"]["PSNR_mean"]) == pytest.approx(given_mc["metrics"]["PSNR"]["mean"])
     assert rows["zero_filled"]["stability_db"] == ""  # nothing trained: no curves
     assert (site / "index.html").is_file() and (out / "curves_mri.png").is_file()
+    assert (out / "reconstructions_mri.png").is_file() and "no reconstruction.pt" not in printed  # shipped slices too
     assert _tree(against["package"]) == before  # the shipped runs are only read
 
     # by default the leaderboard lands in the first folder given, never among the shipped runs

@@ -3,6 +3,7 @@
     ssibench/leaderboard/embedded/manifest.json                        the sweep they come from (command, machine, date)
     ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/results.json   its per-image scores and config
     ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/metrics.csv    its curves (trained runs)
+    ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/reconstruction.pt   its test slice (scored runs)
 
 ``python -m ssibench.readme_results`` writes them (:func:`ship`) whenever it rewrites the README's
 leaderboard, from the same sweep; ``python -m ssibench.leaderboard <runs> --against embedded`` reads
@@ -40,7 +41,8 @@ def _run_name(results: dict) -> str:
 
 
 def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED) -> int:
-    """Replace ``folder`` by the runs of ``sweep_dir`` (each run's results.json and metrics.csv) and a
+    """Replace ``folder`` by the runs of ``sweep_dir`` (each run's results.json, metrics.csv and
+    reconstruction.pt: what the figures draw) and a
     manifest naming the sweep (``record``: how it was run); the new set is written beside it, then
     swapped in, so a crash midway leaves the old set or the new one whole. :return: bytes written."""
     folder = Path(folder)
@@ -59,7 +61,7 @@ def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED) -> int:
     new.mkdir(parents=True)
     for name, run_folder in sorted(names.items()):
         (new / name).mkdir()
-        for source in (RunDir(run_folder).results, RunDir(run_folder).curves):
+        for source in (RunDir(run_folder).results, RunDir(run_folder).curves, RunDir(run_folder).reconstruction):
             if source.is_file():
                 shutil.copyfile(source, new / name / source.name)
     manifest = {
