@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ssibench.folders import RunDir
 from ssibench.leaderboard.runs import collect_runs
-from ssibench.leaderboard.test_sets import what_differs
+from ssibench.leaderboard.test_sets import recorded_differences, what_differs
 
 EMBEDDED = Path(__file__).resolve().parent / "embedded"  # package data (pyproject.toml), read-only to the leaderboard
 MANIFEST = "manifest.json"
@@ -139,16 +139,15 @@ def rank_against(
             )
         if fingerprints and mine not in fingerprints:
             reference = next(r for _, r in by_seed[key] if r.get("test_set"))
-            why = what_differs(reference, [results])
             todo = (
                 f"Run it as they were run: at the default scale (no debug=smoke, no data, split or physics "
                 f"overrides) with seed={key[1]}, then rank it again"
-                if why.startswith("they differ")
+                if recorded_differences(reference, [results])
                 else "Rank it against a sweep of your own made on this machine (--against SWEEP)"
             )
             raise AgainstError(
                 f"{folder} was scored on another test set than the shipped runs of {where} "
-                f"(test set {mine[:12]} vs {reference['test_set'][:12]}): {why}. {todo}"
+                f"(test set {mine[:12]} vs {reference['test_set'][:12]}): {what_differs(reference, [results])}. {todo}"
             )
     replaced = {(r["loss"], r["physics"], r["seed"]): folder for folder, r in given}
     kept, notes = [], []

@@ -52,6 +52,21 @@ def _why(groups: list[list[tuple[Path | None, dict]]]) -> str:
 def what_differs(reference: dict, others: list[dict]) -> str:
     """What the results ``others`` record differently from ``reference`` that makes test data:
     ``they differ in device cpu vs cuda, img_size 64 vs 32``."""
+    differences = recorded_differences(reference, others)
+    if not differences:
+        machines = sorted({_machine(r) for r in (reference, *others)} - {None})
+        where = f" ({' vs '.join(machines)})" if len(machines) > 1 else ""
+        return (
+            "their results record the same device, versions and data/physics config, so the bits of their "
+            f"measurements differ: simulated on CPUs whose FFT or random-number kernels round differently{where} "
+            "(e.g. AVX-512 vs AVX2), or from another data file"
+        )
+    return "they differ in " + ", ".join(differences)
+
+
+def recorded_differences(reference: dict, others: list[dict]) -> list[str]:
+    """``["img_size 64 vs 32", ...]``: the device type, dataset, versions and data/physics config that
+    ``others`` record differently from ``reference``; empty when only the measurements' bits can differ."""
     differences = []
     for other in others:
         for what, a, b in [
@@ -63,15 +78,7 @@ def what_differs(reference: dict, others: list[dict]) -> str:
         ]:
             if a != b and f"{what} {a} vs {b}" not in differences:
                 differences.append(f"{what} {a} vs {b}")
-    if not differences:
-        machines = sorted({_machine(r) for r in (reference, *others)} - {None})
-        where = f" ({' vs '.join(machines)})" if len(machines) > 1 else ""
-        return (
-            "their results record the same device, versions and data/physics config, so the bits of their "
-            f"measurements differ: simulated on CPUs whose FFT or random-number kernels round differently{where} "
-            "(e.g. AVX-512 vs AVX2), or from another data file"
-        )
-    return "they differ in " + ", ".join(differences)
+    return differences
 
 
 def _machine(results: dict) -> str | None:
