@@ -105,7 +105,8 @@ class RunRecord:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     cost: Cost | None = None
-    test_set: str | None = None  # fingerprint of the test measurements (ssibench.data.pipeline)
+    test_set: str | None = None  # the test items' fingerprint, bit for bit (ssibench.data.test_set_identity)
+    test_signature: dict | None = None  # their values up to rounding (the same there)
     stored: dict | None = None  # a finished run's results.json, as read
 
     @classmethod
@@ -131,11 +132,15 @@ class RunRecord:
         eval_seconds: float,
         cost: Cost | None,
         test_set: str | None,
+        test_signature: dict | None,
         reason: str | None = None,
     ) -> RunRecord:
         """A run that trained (or had nothing to train) and was evaluated; without ground truth the
         metrics are empty and ``reason`` says why."""
-        return cls(header, "ok", reason, per_image, zero_filled, n_test, train_seconds, eval_seconds, cost, test_set)
+        return cls(
+            header, "ok", reason, per_image, zero_filled, n_test, train_seconds, eval_seconds, cost, test_set,
+            test_signature,
+        )
 
     @classmethod
     def finished(cls, header: RunHeader, stored: dict) -> RunRecord:
@@ -170,6 +175,8 @@ class RunRecord:
             out["cost"] = self.cost.as_dict()
         if self.test_set is not None:
             out["test_set"] = self.test_set
+        if self.test_signature is not None:
+            out["test_signature"] = self.test_signature
         return out
 
     def one_line(self, run_dir: RunDir) -> str:

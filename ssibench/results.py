@@ -54,7 +54,23 @@ def validate(results: dict) -> dict:
         raise ValueError("results.json versions needs ssibench, deepinv and torch")
     if "code" in results:  # absent from the results of an ssibench that did not fingerprint its code
         _validate_code(results["code"])
+    if "test_signature" in results:  # absent from the results of an ssibench that did not sign its test set
+        _validate_test_signature(results["test_signature"])
     return results
+
+
+def _validate_test_signature(signature) -> None:
+    """``test_signature``: the test set's values up to rounding (:mod:`ssibench.data.test_set_identity`)."""
+    if not isinstance(signature, dict) or not signature:
+        raise ValueError(f"results.json test_signature should be a non-empty dict, got {signature!r}")
+    for name, leaf in signature.items():
+        if not (
+            isinstance(leaf, dict)
+            and isinstance(leaf.get("shape"), list) and all(isinstance(n, int) for n in leaf["shape"])
+            and isinstance(leaf.get("norm"), (int, float))
+            and isinstance(leaf.get("projections"), list) and all(isinstance(p, (int, float)) for p in leaf["projections"])
+        ):  # fmt: skip
+            raise ValueError(f"results.json test_signature.{name} needs shape, norm and projections, got {leaf!r}")
 
 
 def _validate_code(code) -> None:

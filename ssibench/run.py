@@ -97,13 +97,15 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
     cost = trainer.cost.cost() if trainer.cost.steps else None
     if not data.ground_truth:
         reason = f"the test data have no ground truth: {', '.join(cfg.metrics)} not computed"
-        return RunRecord.ok(header, {}, {}, len(data.test), cost.train_seconds if cost else 0.0, 0.0, cost, None, reason)
+        return RunRecord.ok(
+            header, {}, {}, len(data.test), cost.train_seconds if cost else 0.0, 0.0, cost, None, None, reason
+        )
 
     start_eval = time.perf_counter()
     per_image, zero_filled = evaluate(trainer, parts, data, test_loader, figure_slice, run_dir.reconstruction)
     record = RunRecord.ok(
         header, per_image, zero_filled, len(data.test), cost.train_seconds if cost else 0.0,
-        time.perf_counter() - start_eval, cost, data.test_set,
+        time.perf_counter() - start_eval, cost, data.test_set, data.test_signature,
     )
     if wandb_id is not None:
         results = record.to_dict()

@@ -15,6 +15,7 @@ VALID = {
     "zero_filled": {"PSNR": {"mean": 28.0, "std": 1.0}},
     "n_test": 4, "train_seconds": 1.5, "eval_seconds": 0.1, "device": "cpu",
     "versions": {"ssibench": "0.1.0", "deepinv": "0.5.0", "torch": "2.0"},
+    "test_signature": {"y": {"shape": [4, 2, 8, 8], "norm": 3.5, "projections": [0.25, -1.5]}},
 }
 
 
@@ -35,8 +36,12 @@ def test_valid_results_round_trip(tmp_path):
         lambda r: r["metrics"]["PSNR"].pop("std"),
         lambda r: r["metrics"]["PSNR"].update(mean=float("nan")),
         lambda r: r["versions"].pop("deepinv"),
+        lambda r: r.update(test_signature={}),
+        lambda r: r["test_signature"]["y"].pop("norm"),
+        lambda r: r["test_signature"]["y"].update(projections=["0.25"]),
     ],
-    ids=["no-metrics", "bad-status", "bad-kind", "str-seed", "bool-seed", "no-std", "nan-metric", "no-deepinv-version"],
+    ids=["no-metrics", "bad-status", "bad-kind", "str-seed", "bool-seed", "no-std", "nan-metric", "no-deepinv-version",
+         "empty-signature", "signature-without-norm", "str-projection"],
 )
 def test_invalid_results_are_refused(edit, tmp_path):
     bad = copy.deepcopy(VALID)

@@ -7,7 +7,6 @@ holds each measurement's physics parameters (its mask), ``x`` the ground truth (
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, load_operator, simulate_measurements
 from ssibench.data.resident import ResidentBatches, resident
+from ssibench.data.test_set_identity import fingerprint, signature
 from ssibench.deepinv_compat import PicklableHDF5Dataset
 from ssibench.folders import DataDir
 from ssibench.random_streams import RandomStreams
@@ -39,7 +39,8 @@ class Measurements:
     :param test: test items.
     :param physics: the operator that made them (its fixed mask and coil maps), on the training device.
     :param ground_truth: whether the test items have ground truth (else no metric can be computed).
-    :param test_set: a fingerprint of the test items (:func:`fingerprint`), for comparing runs.
+    :param test_set: the test items' fingerprint, bit for bit, for comparing runs (:mod:`ssibench.data.test_set_identity`).
+    :param test_signature: their signature, the same on CPUs that round differently.
     """
 
     train: Dataset
@@ -47,6 +48,7 @@ class Measurements:
     physics: Physics
     ground_truth: bool
     test_set: str | None
+    test_signature: dict | None
 
 
 def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurements:
@@ -69,7 +71,9 @@ def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurem
             f"loss={context.choices['loss']} needs ground truth, which the training data lack: "
             "choose a self-supervised loss"
         )
-    return Measurements(train, test, physics, ground_truth, fingerprint(test) if ground_truth else None)
+    if not ground_truth:
+        return Measurements(train, test, physics, False, None, None)
+    return Measurements(train, test, physics, True, fingerprint(test), signature(test))
 
 
 def _simulated(cfg: DictConfig):
@@ -143,29 +147,6 @@ def check_images(dataset, img_size: int) -> None:
             f"dataset images are {tuple(x.shape)} but the physics expects {expected} (real/imaginary, H, W): "
             f"set img_size to the data's size or resize the images"
         )
-
-
-def fingerprint(dataset) -> str:
-    """SHA-256 of every item's ground truth, measurements and physics parameters (their dtypes,
-    shapes and bytes): two runs with the same fingerprint were scored on the same test set."""
-    digest = hashlib.sha256()
-
-    def add(value) -> None:
-        if isinstance(value, dict):
-            for name in sorted(value):
-                digest.update(name.encode())
-                add(value[name])
-        elif isinstance(value, (tuple, list)):
-            for part in value:
-                add(part)
-        else:
-            tensor = torch.as_tensor(value).detach().cpu().contiguous()
-            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.numpy().tobytes())
-
-    for index in range(len(dataset)):
-        add(dataset[index])
-    return digest.hexdigest()
 
 
 def loaders(cfg: DictConfig, data: Measurements, streams: RandomStreams):
