@@ -44,6 +44,11 @@ class RunDir:
         """The composed config Hydra saved for the run."""
         return self.path / ".hydra" / "config.yaml"
 
+    @property
+    def hydra_overrides(self) -> Path:
+        """The command-line overrides Hydra saved for the run (its ``loss=``, ``physics=``, ``seed=``...)."""
+        return self.path / ".hydra" / "overrides.yaml"
+
 
 @dataclass(frozen=True)
 class DataDir:

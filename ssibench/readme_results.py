@@ -10,7 +10,8 @@ figures, the commands, the machine, the wall time) and the default-scale table a
 their markers. Nothing else of the README changes; a section whose markers are missing is an error.
 The same sweep's runs (results.json, metrics.csv) replace those shipped with the package
 (:mod:`ssibench.leaderboard.shipped`), which ``python -m ssibench.leaderboard <run> --against embedded``
-ranks a new run among.
+ranks a new run among; a run made before results recorded a test signature ships with the one of its
+test set, simulated again from its config (:func:`missing_test_signatures`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ import time
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from ssibench.atomic_files import atomic_path
+from ssibench.context import compose_config
+from ssibench.data.pipeline import measurements
+from ssibench.folders import RunDir
 from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import collect_runs
@@ -125,6 +130,28 @@ def default_scale_section(sweep_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def missing_test_signatures(sweep_dir: Path) -> dict[str, dict]:
+    """``{test_set fingerprint: test signature}`` for the scored runs of ``sweep_dir`` that record no
+    signature (made before results recorded one): each test set is simulated again from the config of
+    a run scored on it (read from the measurement cache where it is still there), and signed only if
+    its bits are the ones that run was scored on."""
+    unsigned: dict[str, Path] = {}
+    for folder, results in collect_runs([sweep_dir]):
+        if results.get("test_set") and not results.get("test_signature"):
+            unsigned.setdefault(results["test_set"], folder)
+    signatures = {}
+    for fingerprint, folder in sorted(unsigned.items()):
+        overrides = OmegaConf.to_container(OmegaConf.load(RunDir(folder).hydra_overrides))
+        data = measurements(compose_config(overrides, folder))
+        if data.test_set != fingerprint:
+            raise SystemExit(
+                f"readme_results: {folder}'s test set, simulated again here, is not the one it was scored on "
+                f"(test set {data.test_set[:12]} vs {fingerprint[:12]}): make the sweep again with --run"
+            )
+        signatures[fingerprint] = data.test_signature
+    return signatures
+
+
 def replace_section(text: str, name: str, body: str) -> str:
     begin, end = f"<!-- readme_results:{name} -->", f"<!-- /readme_results:{name} -->"
     if text.count(begin) != 1 or text.count(end) != 1:
@@ -156,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def regenerate(sweep_dir: Path, record: dict, readme: Path, figures_dir: Path, shipped: Path) -> None:
     """Rewrite ``readme``'s sections (figures into ``figures_dir``) and replace the shipped runs in
-    ``shipped`` with the sweep's; the README is checked for its markers before anything is written."""
+    ``shipped`` with the sweep's; the README is checked for its markers, and runs without a test
+    signature are signed, before anything is written."""
+    signatures = missing_test_signatures(sweep_dir)
     text = readme.read_text()
     text = replace_section(text, "embedded-leaderboard", embedded_section(sweep_dir, record, figures_dir))
     text = replace_section(text, "default-scale", default_scale_section(sweep_dir))
-    size = ship(sweep_dir, record, shipped)
+    size = ship(sweep_dir, record, shipped, signatures)
     with atomic_path(readme) as tmp:
         tmp.write_text(text)
     print(f"{readme.name}: the embedded leaderboard and the default-scale table from {sweep_dir}")

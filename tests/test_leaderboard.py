@@ -194,6 +194,37 @@ def test_runs_of_one_seed_scored_on_different_test_sets_are_refused(tmp_path, ca
     assert not out.exists() and not (tmp_path / "site").exists()  # nothing written
 
 
+def _signature(norm: float, *projections: float) -> dict:
+    return {"y": {"shape": [12, 2, 8, 8], "norm": norm, "projections": list(projections)}}
+
+
+def test_runs_whose_test_sets_differ_only_by_rounding_share_a_table(tmp_path, capsys):
+    """Simulated on CPUs whose kernels round differently, the bits differ and the signatures agree:
+    one table. Values beyond rounding, or bits that differ without signatures on both sides: refused."""
+    images, signed = np.linspace(25, 30, 12), _signature(10.0, 0.5, -1.0)
+    _write(tmp_path / "a", "good", "self-supervised", images + 1, test_set="a" * 64, test_signature=signed)
+    _write(tmp_path / "a", "elsewhere", "self-supervised", images, test_set="b" * 64,
+           test_signature=_signature(10.0 * (1 + 1e-7), 0.5 + 3e-7, -1.0))  # fmt: skip
+    assert main([str(tmp_path / "a"), "--out", str(tmp_path / "ranked")]) == 0
+    with open(tmp_path / "ranked" / "leaderboard.csv") as f:
+        assert {row["loss"] for row in csv.DictReader(f)} >= {"good", "elsewhere"}
+
+    for case, signature, expected in (
+        ("other-data", _signature(10.0, 0.5 + 1e-3, -1.0), "their test data differ beyond rounding"),
+        ("unsigned", None, "not all of them record a test signature"),
+    ):
+        folder = tmp_path / case
+        _write(folder, "good", "self-supervised", images + 1, test_set="a" * 64, test_signature=signed)
+        other = _write(folder, "other", "self-supervised", images, test_set="c" * 64,
+                       **({"test_signature": signature} if signature else {}))  # fmt: skip
+        capsys.readouterr()
+        assert main([str(folder), "--out", str(folder / "out")]) == 2
+        error = capsys.readouterr().err.strip()
+        assert len(error.splitlines()) == 1 and expected in error and str(other) in error, error
+        assert "same device, versions and data/physics config" in error
+        assert not (folder / "out").exists()
+
+
 def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-files"))

@@ -24,6 +24,7 @@ def _write(folder, loss, kind, physics, psnr, seed=0):
         "cost": {"device": "CPU", "device_type": "cpu", "train_seconds": 60.0, "steps": 540 if kind != "no-learning" else 0,
                  "seconds_per_step": 0.11, "peak_memory_mb": 900.0},
         "test_set": f"{physics}-{seed}",
+        "test_signature": {"y": {"shape": [6, 2, 8, 8], "norm": 1.0, "projections": [0.5] * 8}},
     }  # fmt: skip
     path = folder / f"{loss}_{physics}_seed{seed}"
     path.mkdir(parents=True)

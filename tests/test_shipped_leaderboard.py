@@ -74,7 +74,7 @@ def test_readme_results_ships_each_run_with_its_curves_and_a_manifest(runs):
         assert (package / name / "reconstruction.pt").read_bytes() == RunDir(source).reconstruction.read_bytes()
     assert "### Scenario `mri`" in runs["readme"].read_text()
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
-    assert size < 60_000, size  # ~17 kB per run at the smoke scale
+    assert size < 70_000, size  # ~20 kB per run at the smoke scale
 
 
 def test_a_new_method_is_ranked_among_the_shipped_runs(against, tmp_path, capsys):
@@ -122,19 +122,68 @@ def test_runs_that_cannot_be_compared_with_the_shipped_ones_are_refused_with_one
     error = _refused(capsys, seed1, "--against", "embedded", "--out", out)
     assert "scenario mri, seed 1 has no shipped runs" in error and "shipped: mri seed 0" in error and "seed=0" in error
 
-    other_cpu = tmp_path / "other-cpu"  # the shipped command, run where the kernels round the measurements otherwise
-    shutil.copytree(next(against["mine"].glob("*_ei_mri_*")), other_cpu)
-    results = results_io.read(RunDir(other_cpu).results)
-    cost = results["cost"] | {"device": "Another CPU", "device_type": "cpu"}
-    results_io.write(RunDir(other_cpu).results, results | {"test_set": "f" * 64, "cost": cost})
-    error = _refused(capsys, other_cpu, "--against", "embedded", "--out", out)
-    for part in ("same device, versions and data/physics config", "round differently", "Another CPU", "--against SWEEP"):
-        assert part in error, part
-    assert "default scale" not in error  # it was run at the default scale: only another machine's sweep helps
+    for case, signature, parts in (  # the shipped command's bits, run elsewhere
+        ("unsigned", None, ("not all of them record a test signature", "round differently", "Another CPU",
+                            "Run it again with this version of ssibench")),
+        ("other-data", lambda s: s | {"y": s["y"] | {"projections": [p + 1e-3 for p in s["y"]["projections"]]}},
+         ("differ beyond rounding", "--against SWEEP")),
+    ):  # fmt: skip
+        elsewhere = tmp_path / case
+        shutil.copytree(next(against["mine"].glob("*_ei_mri_*")), elsewhere)
+        results = results_io.read(RunDir(elsewhere).results)
+        cost = results["cost"] | {"device": "Another CPU", "device_type": "cpu"}
+        changed = results | {"test_set": "f" * 64, "cost": cost}
+        if signature is None:
+            del changed["test_signature"]
+        else:
+            changed["test_signature"] = signature(results["test_signature"])
+        results_io.write(RunDir(elsewhere).results, changed)
+        error = _refused(capsys, elsewhere, "--against", "embedded", "--out", out)
+        for part in ("same device, versions and data/physics config", *parts):
+            assert part in error, (case, part)
+        assert "default scale" not in error  # it was run at the default scale: only another machine's sweep helps
 
     error = _refused(capsys, against["package"] / "mc_mri_seed0", "--against", "embedded")
     assert "only read" in error
     assert not out.exists()
+
+
+def test_a_run_whose_kernels_rounded_the_test_set_otherwise_is_ranked_with_a_line(against, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere"  # the same values, other last bits (e.g. an AVX2 CPU: see test_test_set.py)
+    shutil.copytree(next(against["mine"].glob("*_ei_mri_*")), elsewhere)
+    results = results_io.read(RunDir(elsewhere).results)
+    results_io.write(RunDir(elsewhere).results, results | {"test_set": "f" * 64})
+    assert main([str(elsewhere), "--against", "embedded", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert f"{elsewhere}: scored on the test set of the shipped runs of scenario mri, seed 0 up to rounding" in printed
+    assert set(_by_loss(tmp_path / "out" / "leaderboard.csv")) == {"ei", "mc", "sup", "zero_filled"}
+
+
+def test_readme_results_signs_the_runs_of_a_sweep_made_before_results_recorded_signatures(runs, data_dir, tmp_path, monkeypatch):
+    """Each test set is simulated again from a run's own config and signed if its bits are the ones
+    the run was scored on; otherwise nothing is written."""
+    monkeypatch.setenv("SSIBENCH_DATA_DIR", str(data_dir))  # where the sweep's runs simulated their data
+    old = tmp_path / "old-sweep"
+    shutil.copytree(runs["embedded"], old)
+    for path in old.rglob("results.json"):
+        results = results_io.read(path)
+        results.pop("test_signature")
+        results_io.write(path, results)
+    record = json.loads((old / readme_results.SWEEP_RECORD).read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text(README)
+    readme_results.regenerate(old, record, readme, tmp_path / "docs", tmp_path / "package")
+    for name in json.loads((tmp_path / "package" / shipped.MANIFEST).read_text())["runs"]:
+        (source,) = runs["embedded"].glob(f"*_{name}_*")
+        signed = results_io.read(tmp_path / "package" / name / "results.json")
+        assert signed["test_signature"] == results_io.read(RunDir(source).results)["test_signature"], name
+
+    (tampered,) = old.glob("*_mc_mri_*")
+    results_io.write(RunDir(tampered).results, results_io.read(RunDir(tampered).results) | {"test_set": "0" * 64})
+    readme.write_text(README)
+    with pytest.raises(SystemExit, match="simulated again here, is not the one it was scored on"):
+        readme_results.regenerate(old, record, readme, tmp_path / "docs-2", tmp_path / "package-2")
+    assert readme.read_text() == README and not (tmp_path / "package-2").exists() and not (tmp_path / "docs-2").exists()
 
 
 def test_the_package_ships_the_readme_leaderboard_runs():
@@ -148,6 +197,7 @@ def test_the_package_ships_the_readme_leaderboard_runs():
     for physics in ("mri", "noisy", "single", "multicoil"):
         scored = [r for _, r in runs if r["physics"] == physics and r["status"] == "ok"]
         assert len({r["test_set"] for r in scored}) == 1, physics
+        assert all(r["test_signature"] == scored[0]["test_signature"] for r in scored), physics
         table = readme.split(f"### Scenario `{physics}`")[1].split("Not ranked")[0]
         for results in scored:
             assert f"| {results['label']} | {results['metrics']['PSNR']['mean']:.2f} |" in table, (physics, results["label"])

@@ -9,8 +9,8 @@
 leaderboard, from the same sweep; ``python -m ssibench.leaderboard <runs> --against embedded`` reads
 them, never writes there (:func:`load`, :func:`rank_against`). A given run is ranked only where the
 shipped runs of its scenario and seed were scored on the same test set (their ``test_set``
-fingerprints match); otherwise, or where there is no such shipped run, one line says why and what
-to do. A given run of a method that is also shipped (same loss, scenario and seed) replaces the
+fingerprints match, or their ``test_signature`` s agree up to rounding, which a printed line says);
+otherwise, or where there is no such shipped run, one line says why and what to do. A given run of a method that is also shipped (same loss, scenario and seed) replaces the
 shipped one, with a printed line.
 """
 
@@ -22,9 +22,11 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+from ssibench import results as results_io
+from ssibench.data.test_set_identity import TOLERANCE
 from ssibench.folders import RunDir
 from ssibench.leaderboard.runs import collect_runs
-from ssibench.leaderboard.test_sets import recorded_differences, what_differs
+from ssibench.leaderboard.test_sets import recorded_differences, same_test_set, what_differs
 
 EMBEDDED = Path(__file__).resolve().parent / "embedded"  # package data (pyproject.toml), read-only to the leaderboard
 MANIFEST = "manifest.json"
@@ -40,11 +42,13 @@ def _run_name(results: dict) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
-def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED) -> int:
+def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED, signatures: dict[str, dict] | None = None) -> int:
     """Replace ``folder`` by the runs of ``sweep_dir`` (each run's results.json, metrics.csv and
     reconstruction.pt: what the figures draw) and a
     manifest naming the sweep (``record``: how it was run); the new set is written beside it, then
-    swapped in, so a crash midway leaves the old set or the new one whole. :return: bytes written."""
+    swapped in, so a crash midway leaves the old set or the new one whole. A run that records no
+    ``test_signature`` (made before results recorded one) is shipped with the one ``signatures`` gives
+    for its ``test_set`` fingerprint. :return: bytes written."""
     folder = Path(folder)
     runs = collect_runs([sweep_dir])
     names: dict[str, Path] = {}
@@ -59,10 +63,15 @@ def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED) -> int:
     new, old = folder.with_name(f".{folder.name}-new"), folder.with_name(f".{folder.name}-old")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
+    signatures, results_of = signatures or {}, dict(runs)
     for name, run_folder in sorted(names.items()):
         (new / name).mkdir()
+        results = results_of[run_folder]
+        if not results.get("test_signature") and results.get("test_set") in signatures:
+            results_io.write(new / name / RunDir(run_folder).results.name,
+                             {**results, "test_signature": signatures[results["test_set"]]})  # fmt: skip
         for source in (RunDir(run_folder).results, RunDir(run_folder).curves, RunDir(run_folder).reconstruction):
-            if source.is_file():
+            if source.is_file() and not (new / name / source.name).exists():
                 shutil.copyfile(source, new / name / source.name)
     manifest = {
         "written_by": "python -m ssibench.readme_results",
@@ -114,6 +123,7 @@ def rank_against(
     and a line per replaced run. Raise :class:`AgainstError` for the first given run that has no
     shipped counterpart of its scenario and seed, or was scored on another test set than it."""
     by_seed: dict[tuple[str, int], list[tuple[Path, dict]]] = defaultdict(list)
+    notes = []
     for folder, results in shipped:
         by_seed[results["physics"], results["seed"]].append((folder, results))
     for folder, results in given:
@@ -130,27 +140,29 @@ def rank_against(
             )
         if results["status"] != "ok" or not results["metrics"]:
             continue  # listed unranked with its reason: no test scores to compare
-        fingerprints = {r.get("test_set") for _, r in by_seed[key] if r.get("test_set")}
-        mine = results.get("test_set")
-        if mine is None:
+        fingerprinted = [r for _, r in by_seed[key] if r.get("test_set")]
+        if results.get("test_set") is None:
             raise AgainstError(
                 f"{folder} records no test_set fingerprint (made before results recorded one), so nothing proves it "
                 f"was scored on the shipped runs' test set ({where}): run it again with this version of ssibench"
             )
-        if fingerprints and mine not in fingerprints:
-            reference = next(r for _, r in by_seed[key] if r.get("test_set"))
-            todo = (
-                f"Run it as they were run: at the default scale (no debug=smoke, no data, split or physics "
-                f"overrides) with seed={key[1]}, then rank it again"
-                if recorded_differences(reference, [results])
-                else "Rank it against a sweep of your own made on this machine (--against SWEEP)"
-            )
+        if not fingerprinted:
+            continue
+        reference = fingerprinted[0]
+        if not any(same_test_set(r, results) for r in fingerprinted):
             raise AgainstError(
                 f"{folder} was scored on another test set than the shipped runs of {where} "
-                f"(test set {mine[:12]} vs {reference['test_set'][:12]}): {what_differs(reference, [results])}. {todo}"
+                f"(test set {results['test_set'][:12]} vs {reference['test_set'][:12]}): "
+                f"{what_differs(reference, [results])}. {_what_to_do(reference, results, key[1])}"
+            )
+        if not any(r["test_set"] == results["test_set"] for r in fingerprinted):
+            notes.append(
+                f"{folder}: scored on the test set of the shipped runs of {where} up to rounding (its bits differ, "
+                f"as on CPUs whose FFT or random-number kernels round differently; its values agree within "
+                f"{TOLERANCE:g}): ranked with them"
             )
     replaced = {(r["loss"], r["physics"], r["seed"]): folder for folder, r in given}
-    kept, notes = [], []
+    kept = []
     for folder, results in shipped:
         mine = replaced.get((results["loss"], results["physics"], results["seed"]))
         if mine is None:
@@ -161,3 +173,15 @@ def rank_against(
                 "the shipped one"
             )
     return kept + list(given), notes
+
+
+def _what_to_do(reference: dict, results: dict, seed: int) -> str:
+    """The way out for a run scored on another test set than the shipped ``reference``."""
+    if recorded_differences(reference, [results]):
+        return (
+            f"Run it as they were run: at the default scale (no debug=smoke, no data, split or physics overrides) "
+            f"with seed={seed}, then rank it again"
+        )
+    if not results.get("test_signature"):
+        return "Run it again with this version of ssibench, whose results record a test signature that holds across CPUs"
+    return "Rank it against a sweep of your own made on the same data and machine (--against SWEEP)"
