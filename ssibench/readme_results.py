@@ -141,6 +141,11 @@ def missing_test_signatures(sweep_dir: Path) -> dict[str, dict]:
             unsigned.setdefault(results["test_set"], folder)
     signatures = {}
     for fingerprint, folder in sorted(unsigned.items()):
+        if not RunDir(folder).hydra_overrides.is_file():
+            raise SystemExit(
+                f"readme_results: {folder} records no test signature and has no {RunDir(folder).hydra_overrides.name} "
+                "to simulate its test set again from: make the sweep again with --run"
+            )
         overrides = OmegaConf.to_container(OmegaConf.load(RunDir(folder).hydra_overrides))
         data = measurements(compose_config(overrides, folder))
         if data.test_set != fingerprint:

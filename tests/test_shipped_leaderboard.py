@@ -185,6 +185,10 @@ def test_readme_results_signs_the_runs_of_a_sweep_made_before_results_recorded_s
         readme_results.regenerate(old, record, readme, tmp_path / "docs-2", tmp_path / "package-2")
     assert readme.read_text() == README and not (tmp_path / "package-2").exists() and not (tmp_path / "docs-2").exists()
 
+    shutil.rmtree(RunDir(tampered).path / ".hydra")  # nothing to simulate it again from
+    with pytest.raises(SystemExit, match="has no overrides.yaml to simulate its test set again from"):
+        readme_results.regenerate(old, record, readme, tmp_path / "docs-2", tmp_path / "package-2")
+
 
 def test_the_package_ships_the_readme_leaderboard_runs():
     """The runs in ssibench/leaderboard/embedded are the sweep the README's tables were built from:

@@ -10,8 +10,9 @@ leaderboard, from the same sweep; ``python -m ssibench.leaderboard <runs> --agai
 them, never writes there (:func:`load`, :func:`rank_against`). A given run is ranked only where the
 shipped runs of its scenario and seed were scored on the same test set (their ``test_set``
 fingerprints match, or their ``test_signature`` s agree up to rounding, which a printed line says);
-otherwise, or where there is no such shipped run, one line says why and what to do. A given run of a method that is also shipped (same loss, scenario and seed) replaces the
-shipped one, with a printed line.
+otherwise, or where there is no such shipped run, one line says why and what to do. A given run of
+a method that is also shipped (same loss, scenario and seed) replaces the shipped one, with a
+printed line.
 """
 
 from __future__ import annotations
