@@ -38,12 +38,11 @@ def _compose_plain(*overrides: str):
 # The benchmark grid, read from conf/: a loss or scenario added there is tested without editing tests.
 LOSSES = sorted(path.stem for path in (CONF / "loss").glob("*.yaml"))
 SCENARIOS = sorted(path.stem for path in (CONF / "physics").glob("*.yaml"))
-_REQUIRES = {name: set(_compose_plain(f"loss={name}").loss.get("requires", [])) for name in LOSSES}
+_LOSS_SPECS = {name: _compose_plain(f"loss={name}").loss for name in LOSSES}  # composed once: ~0.2 s each
+_REQUIRES = {name: set(spec.get("requires", [])) for name, spec in _LOSS_SPECS.items()}
 _PROVIDES = {name: set(_compose_plain(f"physics={name}").physics.get("provides", [])) for name in SCENARIOS}
 SELF_SUPERVISED = [
-    name
-    for name in LOSSES
-    if (spec := _compose_plain(f"loss={name}").loss).get("losses") and not spec.get("supervised", False)
+    name for name, spec in _LOSS_SPECS.items() if spec.get("losses") and not spec.get("supervised", False)
 ]
 GlobalHydra.instance().clear()
 
