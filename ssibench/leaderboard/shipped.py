@@ -67,12 +67,14 @@ def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED, signatures: dic
     signatures, results_of = signatures or {}, dict(runs)
     for name, run_folder in sorted(names.items()):
         (new / name).mkdir()
-        results = results_of[run_folder]
+        run, results = RunDir(run_folder), results_of[run_folder]
         if not results.get("test_signature") and results.get("test_set") in signatures:
-            results_io.write(new / name / RunDir(run_folder).results.name,
-                             {**results, "test_signature": signatures[results["test_set"]]})  # fmt: skip
-        for source in (RunDir(run_folder).results, RunDir(run_folder).curves, RunDir(run_folder).reconstruction):
-            if source.is_file() and not (new / name / source.name).exists():
+            signed = {**results, "test_signature": signatures[results["test_set"]]}
+            results_io.write(new / name / run.results.name, signed)
+        else:
+            shutil.copyfile(run.results, new / name / run.results.name)
+        for source in (run.curves, run.reconstruction):
+            if source.is_file():
                 shutil.copyfile(source, new / name / source.name)
     manifest = {
         "written_by": "python -m ssibench.readme_results",
@@ -184,5 +186,7 @@ def _what_to_do(reference: dict, results: dict, seed: int) -> str:
             f"with seed={seed}, then rank it again"
         )
     if not results.get("test_signature"):
-        return "Run it again with this version of ssibench, whose results record a test signature that holds across CPUs"
+        return (
+            "Run it again with this version of ssibench, whose results record a test signature that holds across CPUs"
+        )
     return "Rank it against a sweep of your own made on the same data and machine (--against SWEEP)"
