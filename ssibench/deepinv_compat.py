@@ -7,6 +7,7 @@ each workaround here against the new version's code and drops those it no longer
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import types
@@ -41,30 +42,56 @@ class PicklableHDF5Dataset(Dataset):
     parent's open HDF5 handle, which h5py does not support. Here the file is opened lazily in each
     process that reads it, and pickling leaves the open file behind.
 
+    Behaviour fixed too: ``HDF5Dataset`` has no way to leave a file's ground truth unread. With
+    ``ground_truth=False`` its ``x`` member is dropped as the file is opened, so ``x`` is never read
+    and each item's ``x`` is NaN of the ground truth's shape (deepinv's convention for data without
+    ground truth is a scalar NaN; the shape keeps batches of ``x`` collating and plotting as before).
+
     :param path: the HDF5 file, in deepinv's layout (``generate_dataset``).
+    :param ground_truth: read the ground truth ``x`` (else NaN).
     :param kwargs: passed to ``HDF5Dataset`` (``split``, ``load_physics_generator_params``, ...).
     """
 
-    def __init__(self, path: str | os.PathLike, **kwargs):
-        self.path, self.kwargs = str(path), kwargs
+    def __init__(self, path: str | os.PathLike, ground_truth: bool = True, **kwargs):
+        self.path, self.ground_truth, self.kwargs = str(path), ground_truth, kwargs
         dataset = HDF5Dataset(self.path, **self.kwargs)
         self._length = len(dataset)
+        self._x_shape = tuple(dataset.x.shape[1:]) if hasattr(dataset, "x") else ()
         dataset.close()
         self._dataset, self._pid = None, None
+
+    def without_ground_truth(self) -> PicklableHDF5Dataset:
+        """The same items, their ``x`` never read from the file: NaN."""
+        return PicklableHDF5Dataset(self.path, ground_truth=False, **self.kwargs)
 
     def _open(self) -> HDF5Dataset:
         if self._dataset is None or self._pid != os.getpid():
             self._dataset, self._pid = HDF5Dataset(self.path, **self.kwargs), os.getpid()
+            if not self.ground_truth and hasattr(self._dataset, "x"):
+                del self._dataset.x  # the file's x member, unread: HDF5Dataset then gives NaN
         return self._dataset
 
     def __len__(self) -> int:
         return self._length
 
     def __getitem__(self, index: int):
-        return self._open()[index]
+        item = self._open()[index]
+        if self.ground_truth:
+            return item
+        return (torch.full(self._x_shape, float("nan")), *item[1:])
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_dataset": None, "_pid": None}
+
+
+@contextlib.contextmanager
+def quiet_missing_ground_truth():
+    """Behaviour fixed: deepinv 0.5's ``Trainer.get_samples`` warns "x contains NaN or inf values"
+    for a batch whose ground truth is NaN, which is deepinv's own convention for data without
+    ground truth and what every self-supervised run of the benchmark trains on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="x contains NaN or inf values", category=UserWarning)
+        yield
 
 
 def record_single_generator_term(trainer, loss) -> None:

@@ -11,6 +11,8 @@ from deepinv.physics import MRI, MultiCoilMRI
 from hydra.utils import instantiate
 from torch.utils.data import DataLoader, Dataset
 
+from ssibench.assembly import assemble
+from ssibench.data.pipeline import loaders, measurements
 from ssibench.losses.measurement_consistency import AdjointMCLoss
 from ssibench.losses.multi_operator_consistency import MOConsistencyLoss
 from ssibench.losses.splitting_consistency import SplittingConsistencyLoss
@@ -170,9 +172,10 @@ TRAINED_WITH_NAN = [(loss, next(p for p in ("multicoil", "noisy") if runnable(lo
 
 @pytest.mark.parametrize("loss,physics", TRAINED_WITH_NAN, ids=[f"{l}-{p}" for l, p in TRAINED_WITH_NAN])
 def test_training_with_nan_ground_truth_stays_finite(loss, physics, make_cfg, tmp_path):
-    """A real training epoch (deepinv Trainer, the run's data and loss) where every x is NaN."""
+    """A real training epoch (deepinv Trainer, the run's own data and loss): every x it gets is NaN."""
     cfg = make_cfg(f"loss={loss}", f"physics={physics}")
-    trainer = trainer_for(cfg, lambda train: DataLoader(_NaNTruth(train), batch_size=cfg.trainer.batch_size), tmp_path)
+    trainer = trainer_for(cfg, output_dir=tmp_path)
+    assert all(batch[0].isnan().all() for batch in trainer.train_dataloader)
     networks = [trainer.model] + ([trainer.D] if getattr(trainer, "D", None) is not None else [])
     before = [[p.detach().clone() for p in net.parameters()] for net in networks]
     trainer.train()  # wraps the model for splitting/R2R losses: same parameters, same order
@@ -182,6 +185,26 @@ def test_training_with_nan_ground_truth_stays_finite(loss, physics, make_cfg, tm
         assert any(not torch.equal(b, a) for b, a in zip(old, new)), f"the weights of {type(net).__name__} did not change"
     for history in trainer.loss_history.values():
         assert history and all(torch.isfinite(torch.tensor(v)) for v in history)
+
+
+@pytest.mark.parametrize("resident", [True, False], ids=["resident", "loader"])
+def test_a_self_supervised_run_holds_no_training_ground_truth(resident, make_cfg):
+    """The training items, batches and D's real-sample stream carry NaN for x (not a stand-in over the
+    real tensor); the test items keep theirs, and an oracle's training items too."""
+    cfg = make_cfg("loss=adversarial", f"trainer.resident_data={resident}")
+    data = measurements(cfg)
+    parts = assemble(cfg, data, "cpu")
+    train, test = loaders(cfg, data, parts.streams)
+    assert all(data.train[i][0].isnan().all() and data.train[i][0].shape == data.test[0][0].shape
+               for i in range(len(data.train)))
+    assert all(x.isnan().all() for x, _, _ in train)
+    if resident:
+        assert train.items[0].isnan().all()  # the stacked copy on the device
+    real = parts.losses_d[0].real_samples._loader
+    assert all(x.isnan().all() for x, _, _ in real)
+    assert all(torch.isfinite(x).all() for x, _, _ in test)
+    oracle = measurements(make_cfg("loss=sup"))
+    assert torch.isfinite(oracle.train[0][0]).all()
 
 
 def test_the_leak_guard_catches_a_loss_that_reads_the_ground_truth(make_cfg, tmp_path):

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from ssibench.config_checks import InputError
 from ssibench.console import progress_bars
 from ssibench.context import RunContext
+from ssibench.data.ground_truth import without_ground_truth
 from ssibench.data.loader import loader_options
 from ssibench.data.measured import check_measurements, has_ground_truth
 from ssibench.data.measurements import cache_key, cache_path, load_operator, simulate_measurements
@@ -35,7 +36,8 @@ from ssibench.scenarios import build_scenario
 class Measurements:
     """The measurements a run trains and tests on.
 
-    :param train: training items ``(x, y, params)``.
+    :param train: training items ``(x, y, params)``; ``x`` NaN unless the loss is supervised
+        (:mod:`ssibench.data.ground_truth`).
     :param test: test items.
     :param physics: the operator that made them (its fixed mask and coil maps), on the training device.
     :param ground_truth: whether the test items have ground truth (else no metric can be computed).
@@ -71,6 +73,8 @@ def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurem
             f"loss={context.choices['loss']} needs ground truth, which the training data lack: "
             "choose a self-supervised loss"
         )
+    if not cfg.loss.get("supervised", False):
+        train = without_ground_truth(train)  # from here on, no training item holds x
     if not ground_truth:
         return Measurements(train, test, physics, False, None, None)
     return Measurements(train, test, physics, True, fingerprint(test), signature(test))

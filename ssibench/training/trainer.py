@@ -15,7 +15,7 @@ from deepinv.utils import AverageMeter
 
 from ssibench.checkpoints import CheckpointStore, Start
 from ssibench.console import epoch_line
-from ssibench.deepinv_compat import record_single_generator_term
+from ssibench.deepinv_compat import quiet_missing_ground_truth, record_single_generator_term
 from ssibench.precision import WatchedGradScaler, learned_networks, prepare_networks
 from ssibench.random_streams import RandomStreams
 from ssibench.training.cost import CostMeter
@@ -91,7 +91,7 @@ class BenchmarkTrainer(dinv.Trainer):
     def train(self):
         self.cost.start()
         try:
-            with self.stop or contextlib.nullcontext():
+            with self.stop or contextlib.nullcontext(), quiet_missing_ground_truth():
                 model = super().train()
                 if self.stop is not None and self.stop.received is not None:  # after the last step
                     name = self.stop.received.name
