@@ -6,9 +6,12 @@
   comparison, ``len``, iteration, ``bool``) stops the run with :class:`GroundTruthRead`. Passing it
   on (to a sub-loss) or testing ``x is None`` reads nothing and is allowed. The trainer keeps the
   real ``x`` for its test metrics.
-- **The call contract, checked on a term's first call.** It must accept the keywords deepinv's
-  trainer passes and return a tensor of one value per image or a scalar; else
-  :class:`LossContractError` says what it did and what the contract is.
+- **The call contract.** A term must accept the keywords deepinv's trainer passes (checked on its
+  first call) and return, on every call, a real floating tensor of one value per image or a scalar,
+  with a gradient while training; else :class:`LossContractError` says which call returned what,
+  and what the contract is. Non-finite values are the trainer's to report (the run diverged).
+- **Where it holds.** A term is checked where the trainer calls it: its class gains
+  :class:`UnderContract`, so a class's own ``__call__`` or hooks do not go around the check.
 
 Both are :class:`~ssibench.config_checks.InputError`: one line in a single run, the ``failed``
 reason in a sweep, never an ``ok`` result.
@@ -117,22 +120,25 @@ def ground_truth_read(reader: str, how: str) -> str:
     )
 
 
-class CheckedForward:
-    """A loss term's ``forward`` under the contract: the ground truth withheld unless the loss is
-    supervised, and the keywords and the returned value checked on the first call."""
+class Contract:
+    """One loss term's contract, applied at each call the trainer makes of the term: the ground truth
+    withheld unless the loss is supervised, the keywords checked on the first call, and the returned
+    value on every call (cheap: its type, dtype, shape, and a gradient where ``x_net`` has one)."""
 
-    def __init__(self, forward, name: str, supervised: bool):
-        self.forward, self.name, self.supervised = forward, name, supervised
-        self.checked = False
+    def __init__(self, name: str, supervised: bool):
+        self.name, self.supervised = name, supervised
+        self.calls = 0
 
-    def __call__(self, *args, **kwargs):
-        if not self.checked:
-            self._check_call(args, kwargs)
+    def call(self, term, method, args, kwargs):
+        """``method(*args, **kwargs)`` (the term's own ``__call__``, hooks and all) under the contract."""
+        self.calls += 1
+        if self.calls == 1:
+            self._check_call(_called(term), args, kwargs)
         withheld = None
         if not self.supervised and "x" in kwargs:
             kwargs["x"] = withheld = WithheldGroundTruth(self.name)
         try:
-            value = self.forward(*args, **kwargs)
+            value = method(*args, **kwargs)
         except GroundTruthRead:
             raise
         except Exception:
@@ -141,37 +147,66 @@ class CheckedForward:
             raise
         if withheld is not None and withheld.read:  # refused, and the loss caught the refusal and went on
             raise GroundTruthRead(ground_truth_read(self.name, withheld.read))
-        if not self.checked:
-            self._check_value(value, kwargs)
-            self.checked = True
+        wrong = _wrong_value(value, kwargs.get("x_net"))
+        if wrong:
+            raise LossContractError(f"{self.name} returned {wrong} at call {self.calls}: {CONTRACT}")
         return value
 
-    def _check_call(self, args, kwargs) -> None:
+    def _check_call(self, called, args, kwargs) -> None:
         try:
-            inspect.signature(self.forward).bind(*args, **kwargs)
+            inspect.signature(called).bind(*args, **kwargs)
         except TypeError as error:
             raise LossContractError(
                 f"{self.name} cannot be called with the trainer's keywords {', '.join(kwargs)} ({error}): {CONTRACT}"
             ) from None
 
-    def _check_value(self, value, kwargs) -> None:
-        if not isinstance(value, torch.Tensor):
-            raise LossContractError(f"{self.name} returned a {type(value).__name__}, not a tensor: {CONTRACT}")
-        x_net = kwargs.get("x_net")
-        allowed = [torch.Size([]), torch.Size([1])]  # a scalar
-        batch = x_net.shape[0] if isinstance(x_net, torch.Tensor) and x_net.ndim else None
-        if batch is not None:
-            allowed.append(torch.Size([batch]))  # one value per image
-        if value.shape not in allowed:
-            raise LossContractError(
-                f"{self.name} returned a tensor of shape {tuple(value.shape)} for a batch of {batch} images: {CONTRACT}"
-            )
+
+def _called(term):
+    """What a call of ``term`` runs first: its class's own ``__call__``, else (a module's) ``forward``."""
+    own = type(term).__mro__[2].__call__  # past UnderContract and the guarded class itself
+    return own.__get__(term) if own is not torch.nn.Module.__call__ else term.forward
+
+
+def _wrong_value(value, x_net) -> str | None:
+    """What is wrong with a loss term's value, or None: a real floating tensor of one value per
+    image or a scalar, carrying a gradient whenever ``x_net`` does (else it trains nothing)."""
+    if not isinstance(value, torch.Tensor):
+        return f"a {type(value).__name__}, not a tensor"
+    if not value.dtype.is_floating_point:
+        return f"a {value.dtype} tensor, not a real floating one"
+    batch = x_net.shape[0] if isinstance(x_net, torch.Tensor) and x_net.ndim else None
+    if value.shape not in ((), (1,)) and value.shape != (batch,):
+        return f"a tensor of shape {tuple(value.shape)} for a batch of {batch} images"
+    if isinstance(x_net, torch.Tensor) and x_net.requires_grad and torch.is_grad_enabled() and not value.requires_grad:
+        return "a tensor without a gradient, detached from x_net (it trains nothing)"
+    return None
+
+
+class UnderContract:
+    """Mixed in before a loss term's class by :func:`enforce_contract`: every call of the term,
+    whatever its class defines (``forward``, its own ``__call__``, hooks), goes through its
+    :class:`Contract`."""
+
+    def __call__(self, *args, **kwargs):
+        return self.__dict__["_ssibench_contract"].call(self, super().__call__, args, kwargs)
+
+
+_UNDER_CONTRACT: dict[type, type] = {}
+
+
+def _under_contract(cls: type) -> type:
+    """``cls`` with :class:`UnderContract` mixed in, under the same name (deepinv names a term's
+    curves after its class), module and qualified name; made once per class."""
+    if cls not in _UNDER_CONTRACT:
+        names = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+        _UNDER_CONTRACT[cls] = type(cls.__name__, (UnderContract, cls), names)
+    return _UNDER_CONTRACT[cls]
 
 
 def enforce_contract(terms: list, specs, label: str | None, supervised: bool) -> None:
     """Put each loss term (instantiated from its config in ``specs``) under the contract, in place:
-    its ``forward`` becomes a :class:`CheckedForward`. Its class, module tree and random streams stay
-    as they are (deepinv names a term's curves after its class)."""
+    its class gains :class:`UnderContract` (named as before) and it holds its :class:`Contract`.
+    Its parameters, module tree and random streams stay as they are."""
     for term, spec in zip(terms, specs):
         target = spec.get("_target_") if hasattr(spec, "get") else None
         target = target or f"{type(term).__module__}.{type(term).__qualname__}"
@@ -180,4 +215,6 @@ def enforce_contract(terms: list, specs, label: str | None, supervised: bool) ->
             raise LossContractError(
                 f"{name} is a {type(term).__name__}, not a deepinv.loss.Loss: subclass deepinv.loss.Loss; {CONTRACT}"
             )
-        term.forward = CheckedForward(term.forward, name, supervised)
+        if not isinstance(term, UnderContract):
+            term.__class__ = _under_contract(type(term))
+        term.__dict__["_ssibench_contract"] = Contract(name, supervised)

@@ -76,6 +76,14 @@ class ReadsGroundTruth(Loss):
         return _mc(x_net, y, physics) + 0 * self.read(x_net, x)
 
 
+class OwnCallMSE(Loss):
+    """A supervised MSE written with its own ``__call__`` (a common habit, e.g. to add a decorator):
+    deepinv's trainer calls it, and its ``forward`` is never entered."""
+
+    def __call__(self, x_net, x=None, **kwargs):
+        return (x_net - x).pow(2).flatten(1).mean(1)
+
+
 class WithoutKwargs(Loss):
     """A loss whose forward takes no ``**kwargs``: the trainer's other keywords do not fit it."""
 

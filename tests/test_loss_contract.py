@@ -18,9 +18,9 @@ from ssibench.loss_contract import (
     ADVERSARIAL_KEYWORDS,
     SIGNATURE,
     TRAINER_KEYWORDS,
-    CheckedForward,
     GroundTruthRead,
     LossContractError,
+    UnderContract,
     enforce_contract,
 )
 from ssibench.run import run
@@ -116,6 +116,82 @@ def test_an_error_inside_a_loss_stays_that_error():
         _call(_FailsInside())
 
 
+class _OwnCall(Loss):
+    """A supervised MSE written with its own ``__call__`` (e.g. to add a decorator): it never enters forward."""
+
+    def __call__(self, x_net, x=None, **kwargs):
+        return (x_net - x).pow(2).flatten(1).mean(1)
+
+
+class _ReadsXInAHook(Loss):
+    """An honest forward, and a forward pre-hook that reads the ground truth from the call's keywords."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_forward_pre_hook(lambda module, args, kwargs: kwargs["x"].sum(), with_kwargs=True)
+
+    def forward(self, x_net, **kwargs):
+        return x_net.flatten(1).mean(1)
+
+
+@pytest.mark.parametrize("term", [_OwnCall(), _ReadsXInAHook()], ids=["own __call__", "hook"])
+def test_a_term_is_guarded_where_the_trainer_calls_it(term):
+    with pytest.raises(GroundTruthRead, match=r"^loss 'Cheat' \(faulty_parts.Term\) read the ground truth x"):
+        _call(term)
+    assert type(term).__name__ == type(term).__mro__[2].__name__  # its curves keep their name
+
+
+class _Returns(Loss):
+    """Returns ``values[k]`` at its k-th call (the last one from then on)."""
+
+    def __init__(self, *values):
+        super().__init__()
+        self.values, self.calls = values, 0
+
+    def forward(self, x_net, **kwargs):
+        self.calls += 1
+        return self.values[min(self.calls, len(self.values)) - 1](x_net)
+
+
+def _per_image(x_net):
+    return x_net.flatten(1).mean(1)
+
+
+@pytest.mark.parametrize(
+    "wrong,what",
+    [
+        (lambda x_net: _per_image(x_net).round().int(), "a torch.int32 tensor, not a real floating one"),
+        (lambda x_net: torch.complex(_per_image(x_net), _per_image(x_net)), "a torch.complex64 tensor"),
+        (lambda x_net: _per_image(x_net).detach(), "a tensor without a gradient, detached from x_net"),
+        (lambda x_net: x_net.pow(2), "a tensor of shape (2, 2, 8, 8) for a batch of 2 images"),
+        (lambda x_net: 0, "a int, not a tensor"),
+    ],
+    ids=["int", "complex", "detached", "pixel map", "python int"],
+)
+def test_the_value_is_checked_on_every_call(wrong, what):
+    """Right 999 times, then wrong: the 1000th call is refused in one line naming it."""
+    term = _Returns(*[_per_image] * 999, wrong)
+    enforce_contract([term], [{"_target_": "faulty_parts.Term"}], "Late", False)
+    physics = LinearPhysics()
+    for call in range(1, 1001):
+        x_net = torch.rand(2, 2, 8, 8, requires_grad=True)
+        given = dict(x=torch.rand(2, 2, 8, 8), x_net=x_net, y=x_net.detach(), physics=physics, model=None, epoch=0)
+        if call < 1000:
+            term(**given)
+    with pytest.raises(LossContractError) as error:
+        term(**given)
+    _assert_one_line(str(error.value), "loss 'Late' (faulty_parts.Term) returned ", what, "at call 1000: ", SIGNATURE)
+
+
+def test_no_gradient_is_asked_for_where_none_is_computed():
+    """Under torch.no_grad (or for an x_net without a gradient) a value without one is what it should be."""
+    term = _Returns(lambda x_net: _per_image(x_net).detach())
+    enforce_contract([term], [{"_target_": "faulty_parts.Term"}], "Eval", False)
+    with torch.no_grad():
+        x_net = torch.rand(2, 2, 8, 8, requires_grad=True)
+        assert term(x_net=x_net, x=None, y=None, physics=None, model=None, epoch=0).shape == (2,)
+
+
 @pytest.mark.parametrize("value", [torch.tensor(1.0), torch.ones(1), torch.ones(2)], ids=["scalar", "(1,)", "(B,)"])
 def test_a_scalar_or_one_value_per_image_is_accepted(value):
     class Returns(Loss):
@@ -142,15 +218,20 @@ def test_every_built_in_term_is_under_the_contract(loss, make_cfg):
     parts = assemble(cfg, measurements(cfg), "cpu")
     terms = parts.losses + parts.losses_d
     assert len(terms) == len(cfg.loss.losses) + len(cfg.loss.losses_d)
-    assert all(isinstance(term.forward, CheckedForward) for term in terms)
-    assert {term.forward.supervised for term in terms} <= {loss == "sup"}
+    assert all(isinstance(term, UnderContract) for term in terms)
+    assert {term._ssibench_contract.supervised for term in terms} <= {loss == "sup"}
+    assert [type(term).__name__ for term in terms] == [t._target_.rsplit(".", 1)[-1] for t in cfg.loss.losses + cfg.loss.losses_d]
 
 
-@pytest.mark.parametrize("way", ["arithmetic", "caught"])
-def test_run_stops_a_loss_reading_x_before_any_result(way, make_cfg, tmp_path):
-    cheat = f"+loss.losses=[{{_target_: faulty_parts.ReadsGroundTruth, read: {way}}}]"
+@pytest.mark.parametrize(
+    "term",
+    ["ReadsGroundTruth, read: arithmetic", "ReadsGroundTruth, read: caught", "OwnCallMSE"],
+    ids=["arithmetic", "caught", "own __call__"],
+)
+def test_run_stops_a_loss_reading_x_before_any_result(term, make_cfg, tmp_path):
+    cheat = f"+loss.losses=[{{_target_: faulty_parts.{term}}}]"
     cfg = make_cfg("~loss", cheat, "+loss.label=Cheat")
-    named = r"^loss 'Cheat' \(faulty_parts.ReadsGroundTruth\) read the ground truth x \("
+    named = rf"^loss 'Cheat' \(faulty_parts.{term.split(',')[0]}\) read the ground truth x \("
     with pytest.raises(GroundTruthRead, match=named):
         run(cfg)
     assert not list(tmp_path.rglob("results.json"))
