@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from ssibench.atomic_files import atomic_path
+
+HYDRA_SUBDIR = ".hydra"  # where Hydra itself would write them (conf/hydra/default.yaml sets output_subdir: null)
+
 
 @dataclass(frozen=True)
 class RunDir:
@@ -41,13 +48,26 @@ class RunDir:
 
     @property
     def hydra_config(self) -> Path:
-        """The composed config Hydra saved for the run."""
-        return self.path / ".hydra" / "config.yaml"
+        """The composed config of the command that last trained the run."""
+        return self.path / HYDRA_SUBDIR / "config.yaml"
 
     @property
     def hydra_overrides(self) -> Path:
-        """The command-line overrides Hydra saved for the run (its ``loss=``, ``physics=``, ``seed=``...)."""
-        return self.path / ".hydra" / "overrides.yaml"
+        """The command-line overrides of that command (its ``loss=``, ``physics=``, ``seed=``...)."""
+        return self.path / HYDRA_SUBDIR / "overrides.yaml"
+
+    def save_hydra_files(self, cfg: DictConfig) -> None:
+        """Write ``.hydra/`` (config, hydra and overrides YAML, as Hydra would) for a command accepted to
+        train in this folder; a refused or repeated command never calls it. Without Hydra: nothing."""
+        if not HydraConfig.initialized():
+            return
+        hydra = HydraConfig.get()
+        task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+        files = {"config.yaml": task, "hydra.yaml": OmegaConf.create({"hydra": hydra}), "overrides.yaml": hydra.overrides.task}
+        self.hydra_config.parent.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            with atomic_path(self.hydra_config.parent / name) as tmp:
+                OmegaConf.save(content, tmp)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 import ssibench
 from ssibench import results as results_io
+from ssibench.config_checks import InputError
 from ssibench.context import CODE, RunContext
 from ssibench.folders import RunDir
 
@@ -200,21 +201,37 @@ def last_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[-1]}" if lines else type(error).__name__
 
 
+class DamagedRecord(InputError):
+    """A run folder's results.json that cannot be read: it is never overwritten."""
+
+
 def read_record(run_dir: RunDir) -> dict | None:
-    """The run folder's results.json, or None when it has none."""
-    return results_io.read(run_dir.results) if run_dir.results.exists() else None
+    """The run folder's results.json, or None when it has none; :class:`DamagedRecord` in one line
+    when it cannot be read (a stray comma, a truncated copy, a field of the wrong type)."""
+    if not run_dir.results.exists():
+        return None
+    try:
+        return results_io.read(run_dir.results)
+    except (ValueError, OSError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DamagedRecord(
+            f"{run_dir.results} is not a readable results.json ({first}); it is left as it is: restore it, "
+            "or move it aside to finish the run from its checkpoints, or pass resume=false for a fresh run in a new folder"
+        ) from None
 
 
 def write_record(run_dir: RunDir, record: RunRecord) -> dict:
-    """Write ``record`` as the folder's results.json and return its content. A failure never replaces
-    the results of a run that finished (e.g. a re-run with a bad override)."""
+    """Write ``record`` as the folder's results.json and return its content. What a folder holds is
+    never lost: a finished run's results are replaced only by new results (not by a failure or a
+    skip, e.g. of a re-run with a bad override), and a results.json that cannot be read is never
+    replaced."""
     results = record.to_dict()
-    if record.status == "failed" and run_dir.results.exists():
+    if record.status != "ok" and run_dir.results.exists():
         try:
-            if results_io.read(run_dir.results)["status"] == "ok":
-                return results
+            stored = results_io.read(run_dir.results)
         except (ValueError, OSError):
-            pass
+            return results  # damaged: left for its owner to restore (read_record says how)
+        if stored["status"] == "ok":
+            return results
     results_io.write(run_dir.results, results)
     return results
-

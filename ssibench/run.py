@@ -80,6 +80,7 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
     train_loader, test_loader = loaders(cfg, data, parts.streams)
     wandb = wandb_setup(cfg, context, start)
     trainer = build_trainer(cfg, parts, data.physics, train_loader, test_loader, store, start, context.identity, wandb)
+    run_dir.save_hydra_files(cfg)  # every check passed: .hydra/ says how the folder's run is made from now on
 
     if parts.losses and cfg.epochs > 0:
         wandb_id = start_wandb(wandb) if wandb is not None else None

@@ -18,10 +18,12 @@ def _snapshot(*folders):
 
 @pytest.fixture
 def guarded(tmp_path, data_dir):
-    """A folder holding earlier work: every bad-input test checks it is left byte for byte."""
-    keep = tmp_path / "earlier"
-    keep.mkdir()
-    (keep / "results.json").write_text('{"kept": true}')
+    """The folder the command writes to, holding earlier work (as Hydra would write .hydra/ there
+    before the run is checked): every bad-input test checks it, and the data dir, byte for byte."""
+    keep = tmp_path / "run"  # make_cfg's output_dir; the launch tests point hydra.run.dir here
+    (keep / ".hydra").mkdir(parents=True)
+    (keep / ".hydra" / "config.yaml").write_text("# an earlier command's config\n")
+    (keep / "notes.txt").write_text("kept")
     before = _snapshot(keep, data_dir)
     yield keep
     after = _snapshot(keep, data_dir)
@@ -44,13 +46,13 @@ def test_an_unknown_choice_through_launch(tmp_path, data_dir, guarded):
 
 
 def test_a_bad_value_is_one_line_through_launch(tmp_path, data_dir, guarded):
-    proc = launch("debug=smoke", "physics.acceleration=1", cwd=tmp_path, data_dir=data_dir)
+    proc = launch("debug=smoke", "physics.acceleration=1", f"hydra.run.dir={guarded}", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         "ssibench: error: physics.acceleration must be > 1 (undersampling), got 1"
     )
     assert "Traceback" not in proc.stderr
-    assert not list((tmp_path / "outputs").rglob("results.json"))
+    assert not list(tmp_path.rglob("results.json"))
 
 
 @pytest.mark.parametrize(
@@ -73,13 +75,13 @@ def test_bad_values_are_refused_before_any_work(overrides, message, make_cfg, tm
 
 def test_a_data_dir_that_is_not_a_writable_folder(make_cfg, tmp_path, guarded):
     # A path below a file: not writable even for root (who ignores permission bits).
-    with pytest.raises(InputError, match=r"data dir .*results.json/data is not a writable folder.*SSIBENCH_DATA_DIR"):
-        run(make_cfg(f"paths.data_dir={guarded / 'results.json' / 'data'}"))
+    with pytest.raises(InputError, match=r"data dir .*notes.txt/data is not a writable folder.*SSIBENCH_DATA_DIR"):
+        run(make_cfg(f"paths.data_dir={guarded / 'notes.txt' / 'data'}"))
 
 
 @pytest.mark.parametrize("kind", ["missing", "not a checkpoint", "truncated"])
 def test_a_bad_checkpoint_path(kind, make_cfg, tmp_path, guarded):
-    path = {"missing": tmp_path / "nope.pth.tar", "not a checkpoint": guarded / "results.json"}.get(kind)
+    path = {"missing": tmp_path / "nope.pth.tar", "not a checkpoint": guarded / "notes.txt"}.get(kind)
     if kind == "truncated":
         run(make_cfg(output_dir=tmp_path / "trained"))
         path = tmp_path / "trained" / "checkpoints" / "ckp_last.pth.tar"

@@ -9,6 +9,7 @@ datasets apart.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def build_mni152_slices(img_size: int, min_foreground: float) -> torch.Tensor:
 
 
 def mni152_slices(root: str | os.PathLike, img_size: int, min_foreground: float = 0.05):
-    """The MNI152 slice dataset, built on first use under ``root`` (rebuilt if its parameters change).
+    """The MNI152 slice dataset, built on first use under ``root`` (rebuilt if its parameters change,
+    or if the file no longer matches the SHA-256 written beside it).
 
     :return: a :class:`deepinv.datasets.SimpleFastMRISliceDataset` of (2, H, W) images (real, imaginary=0).
     """
@@ -56,9 +58,25 @@ def mni152_slices(root: str | os.PathLike, img_size: int, min_foreground: float 
     root.mkdir(parents=True, exist_ok=True)
     name = f"mni152_v{_FORMAT}_{img_size}px_fg{min_foreground:g}.pt"
     path = root / name
+    checksum = path.with_name(path.name + ".sha256")
     with FileLock(str(path) + ".lock"):
-        if not path.exists():
+        if not _intact(path, checksum):
+            if path.exists():
+                print(f"[ssibench] image cache {path} is damaged or has no checksum: rebuilding")
             slices = build_mni152_slices(img_size, min_foreground)
             with atomic_path(path) as tmp:
                 torch.save(slices, tmp)
+                digest = _sha256(tmp)
+            with atomic_path(checksum) as tmp:  # last: a file without its checksum is rebuilt
+                tmp.write_text(digest)
     return SimpleFastMRISliceDataset(root_dir=root, file_name=name)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _intact(path: Path, checksum: Path) -> bool:
+    """The slices file is there and byte for byte what was written (a truncated copy, a full disk: not)."""
+    return path.exists() and checksum.exists() and checksum.read_text().strip() == _sha256(path)

@@ -131,6 +131,13 @@ class BenchmarkTrainer(dinv.Trainer):
         return ("scaler",)
 
     def _restore(self, start: Start) -> None:
+        try:
+            self._load(start)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+            # a checkpoint made by hand or by other code: its fields are not what this run wrote
+            raise start.error(f"cannot be restored: {type(error).__name__} {error} (give a run's checkpoints/*.pth.tar)") from None
+
+    def _load(self, start: Start) -> None:
         state = start.state
         try:
             self.model.load_state_dict(state["state_dict"])
@@ -267,8 +274,8 @@ class AdversarialBenchmarkTrainer(BenchmarkTrainer, dinv.training.AdversarialTra
     def _checkpoint(self, epoch: int) -> dict:
         return {**super()._checkpoint(epoch), "state_dict_D": self.D.state_dict()}
 
-    def _restore(self, start: Start) -> None:
-        super()._restore(start)
+    def _load(self, start: Start) -> None:
+        super()._load(start)
         if "state_dict_D" in start.state:
             self.D.load_state_dict(start.state["state_dict_D"])
 
