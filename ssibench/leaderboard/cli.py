@@ -6,9 +6,12 @@ Builds the tables of every run below the folders (sweeps or single runs) and wri
 prints the Markdown; ``--html`` also writes the static site, ``--wandb`` logs the tables to W&B.
 ``--against embedded`` ranks the given runs among the runs shipped with ssibench (the README's
 embedded leaderboard, :mod:`ssibench.leaderboard.shipped`), which are only read; ``--against SWEEP``
-does the same with a sweep folder. Bad input (no runs, runs of one seed scored on different test
-sets, a run the shipped ones cannot be compared with, a folder the site may not replace) ends with
-one line and exit code 2 before anything is written.
+does the same with a sweep folder. A run found twice (a folder given twice, or inside another one
+given) or given twice (a copied folder, the same config, code and seed) counts once, with a printed
+line naming the one left out. Bad input (no runs, an unreadable results.json, runs of one seed scored
+on different test sets or whose records contradict each other about it, a run the shipped ones cannot
+be compared with, a folder the site may not replace) ends with one line and exit code 2 before
+anything is written.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from ssibench.leaderboard.csv_table import write_csv
 from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.html_site import SiteError, owned_files, write_site
 from ssibench.leaderboard.markdown import to_markdown
-from ssibench.leaderboard.runs import collect_runs
+from ssibench.leaderboard.runs import UnreadableRun, collect_runs, unique_runs
 from ssibench.leaderboard.shipped import AgainstError, load, rank_against, resolve
 from ssibench.leaderboard.tables import build_tables
 from ssibench.leaderboard.test_sets import MixedTestSets
@@ -59,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(d) for d in args.dirs if not d.is_dir()]
     if missing:
         return _error(f"not a folder: {', '.join(missing)} (give the sweep folder, e.g. multirun/<date>/<time>)")
-    runs = collect_runs(args.dirs)
+    try:
+        runs, duplicates = unique_runs(collect_runs(args.dirs))
+    except UnreadableRun as error:
+        return _error(str(error))
+    for line in duplicates:
+        print(f"[leaderboard] {line}")
     if not runs:
         return _error(f"no results.json below {', '.join(map(str, args.dirs))}: run a sweep into it first")
     sources = list(args.dirs)
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         try:
             runs, replaced = rank_against(load(args.against), runs)
-        except AgainstError as error:
+        except (AgainstError, UnreadableRun) as error:
             return _error(str(error))
         for line in replaced:
             print(f"[leaderboard] {line}")

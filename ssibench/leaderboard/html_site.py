@@ -4,7 +4,7 @@
     <site>/assets/leaderboard.css     the page's style (system fonts)
     <site>/assets/sort.js             sorts a table by the clicked column
     <site>/assets/figures/*.png       the PSNR, curves and reconstruction figures
-    <site>/assets/configs/*.yaml      each ranked run's config, linked from its method's row
+    <site>/assets/configs/*.yaml      each ranked run's config as its results.json records it, linked from its row
     <site>/.ssibench-site.json        the files above: what the site owns
 
 Every link is relative, so the site opens from ``file://`` and from any static host. Text from
@@ -26,7 +26,6 @@ from urllib.parse import quote
 import yaml
 
 from ssibench.atomic_files import atomic_path
-from ssibench.folders import RunDir
 from ssibench.leaderboard.cost import FOOTNOTE as COST_FOOTNOTE
 from ssibench.leaderboard.curves import STABILITY_FOOTNOTE
 from ssibench.leaderboard.statistics import ALPHA
@@ -113,7 +112,7 @@ def _site_files(tables: list[Table], figures: dict[str, list[Path]], sources: li
         for row in table.rows:
             config_links[table.scenario, row.loss] = []
             for folder, results in sorted(row.runs, key=lambda run: (run[1]["seed"], str(run[0]))):
-                content = _config(folder, results)
+                content = _config(results)
                 name = None
                 if content is not None:
                     name = f"assets/configs/{_file_stem(folder, results)}.yaml"
@@ -123,14 +122,13 @@ def _site_files(tables: list[Table], figures: dict[str, list[Path]], sources: li
     return files
 
 
-def _config(folder: Path | None, results: dict) -> bytes | None:
-    """The run's composed Hydra config, else the ``config`` block its results.json records."""
-    if folder is not None and RunDir(folder).hydra_config.is_file():
-        return RunDir(folder).hydra_config.read_bytes()
-    if isinstance(results.get("config"), dict):
-        header = "# The run folder has no .hydra/config.yaml: this is the `config` block of its results.json.\n"
-        return (header + yaml.safe_dump(results["config"], sort_keys=False, allow_unicode=True)).encode()
-    return None
+def _config(results: dict) -> bytes | None:
+    """The ``config`` block of the run's results.json: the config the run was identified and checked by
+    (a ``.hydra/config.yaml`` beside it may have been written by another, refused command); None without one."""
+    if not isinstance(results.get("config"), dict):
+        return None
+    header = "# The `config` block of this run's results.json (interpolations as written).\n"
+    return (header + yaml.safe_dump(results["config"], sort_keys=False, allow_unicode=True)).encode()
 
 
 def _file_stem(folder: Path | None, results: dict) -> str:

@@ -9,8 +9,10 @@
 leaderboard, from the same sweep; ``python -m ssibench.leaderboard <runs> --against embedded`` reads
 them, never writes there (:func:`load`, :func:`rank_against`). A given run is ranked only where the
 shipped runs of its scenario and seed were scored on the same test set (their ``test_set``
-fingerprints match, or their ``test_signature`` s agree up to rounding, which a printed line says);
-otherwise, or where there is no such shipped run, one line says why and what to do. A given run of
+fingerprints match, or their ``test_signature`` s agree up to rounding, which a printed line says)
+and the given run's config and ``n_test`` agree with theirs about how that test set was made
+(:func:`~ssibench.leaderboard.test_sets.test_set_parameters`); otherwise, or where there is no such
+shipped run, one line says why and what to do. A given run of
 a method that is also shipped (same loss, scenario and seed) replaces the shipped one, with a
 printed line.
 """
@@ -27,7 +29,7 @@ from ssibench import results as results_io
 from ssibench.data.test_set_identity import TOLERANCE
 from ssibench.folders import RunDir
 from ssibench.leaderboard.runs import collect_runs
-from ssibench.leaderboard.test_sets import recorded_differences, same_test_set, what_differs
+from ssibench.leaderboard.test_sets import parameter_differences, recorded_differences, same_test_set, what_differs
 
 EMBEDDED = Path(__file__).resolve().parent / "embedded"  # package data (pyproject.toml), read-only to the leaderboard
 MANIFEST = "manifest.json"
@@ -151,12 +153,20 @@ def rank_against(
             )
         if not fingerprinted:
             continue
-        reference = fingerprinted[0]
-        if not any(same_test_set(r, results) for r in fingerprinted):
+        reference = next((r for r in fingerprinted if same_test_set(r, results)), None)
+        if reference is None:
+            reference = fingerprinted[0]
             raise AgainstError(
                 f"{folder} was scored on another test set than the shipped runs of {where} "
                 f"(test set {results['test_set'][:12]} vs {reference['test_set'][:12]}): "
                 f"{what_differs(reference, [results])}. {_what_to_do(reference, results, key[1])}"
+            )
+        contradicted = parameter_differences(reference, results)
+        if contradicted:  # a fingerprint is only trusted where the run's own record agrees with it
+            raise AgainstError(
+                f"{folder} records the test set of the shipped runs of {where} ({results['test_set'][:12]}) but not "
+                f"how it was made: {', '.join(contradicted)} (shipped vs its own), so its results.json was edited or "
+                f"mixed up with another run's. {_what_to_do(reference, results, key[1])}"
             )
         if not any(r["test_set"] == results["test_set"] for r in fingerprinted):
             notes.append(
