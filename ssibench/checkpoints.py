@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 from ssibench.atomic_files import atomic_path
 from ssibench.code_identity import code_differences
 from ssibench.config_checks import InputError
-from ssibench.context import CODE
+from ssibench.context import CODE, resolved
 from ssibench.folders import RunDir
 
 LAST = "ckp_last.pth.tar"
@@ -105,7 +105,9 @@ def check_same_run(
         return
     if isinstance(stored, str):  # checkpoints of ssibench 0.1.0 hold the config as JSON
         stored = json.loads(stored)
-    stored, current = _without_code(stored), _without_code(current)
+    # resolved as this run's identity is: one recorded before identities were resolved holds ``${img_size}``
+    # where this run's holds 64, and is then refused for its code (check_same_code), not for its config
+    stored, current = resolved(_without_code(stored)), _without_code(current)
     if keys is not None:
         stored, current = {k: stored.get(k) for k in keys}, {k: current.get(k) for k in keys}
     differences = config_differences(stored, current)

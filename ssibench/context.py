@@ -9,11 +9,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from ssibench import code_identity, config_schema
 from ssibench.config_checks import InputError
 from ssibench.data import default_data_dir
+from ssibench.data.measurements import without_devices
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 CODE = "code"  # the key of the code fingerprint in a run's identity (no config group has this name)
@@ -29,12 +30,13 @@ _NOT_IDENTIFYING = {
 
 
 def identifying_config(cfg: DictConfig) -> dict:
-    """The part of a run's config that determines its results, unresolved (``${trainer.device}``
-    stays as written, so a CPU run can resume on a GPU), and under ``code`` the fingerprint of the
-    code that computes them (:mod:`ssibench.code_identity`). Checkpoints and results.json hold it,
-    and a re-run is checked against it. ``cfg``'s own configs are typed by their schemas first, in
-    place, so that a YAML of one's own is identified as a built-in one is (where one does not fit its
-    schema, ``run`` says so in its first check)."""
+    """The part of a run's config that determines its results, :func:`resolved` (``${oc.env:W}`` is
+    W's value; ``${paths.data_dir}`` and the device stay out, so that a run resumes with another data
+    folder and on another kind of node), and under ``code`` the fingerprint of the code that computes
+    them (:mod:`ssibench.code_identity`). Checkpoints and results.json hold it, and a re-run is checked
+    against it. ``cfg``'s own configs are typed by their schemas first, in place, so that a YAML of
+    one's own is identified as a built-in one is (where one does not fit its schema, ``run`` says so
+    in its first check)."""
     try:
         config_schema.apply(cfg)
     except InputError:
@@ -47,7 +49,38 @@ def identifying_config(cfg: DictConfig) -> dict:
             node = node.get(parent, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(leaf, None)
-    return {**config, CODE: code_identity.fingerprint(cfg)}
+    return {**resolved(config), CODE: code_identity.fingerprint(cfg)}
+
+
+def resolved(config: dict) -> dict:
+    """``config``, the identifying entries of a run as written, with every interpolation resolved that
+    resolves among them, and every ``device`` left out (as the measurement cache key leaves them out).
+    One that points at an entry that is not identifying (``${paths.data_dir}``, ``${epochs}``) is not
+    there to resolve, and one that fails (a bad interpolation: the run's own checks report it) stays as
+    written. A stored identity that is already resolved comes back as it is."""
+    try:
+        node = OmegaConf.create(config)
+    except Exception:  # noqa: BLE001  a stored value OmegaConf cannot hold: compared as it is
+        return without_devices(config)
+    return without_devices(_resolved_node(node))
+
+
+def _resolved_node(node: DictConfig | ListConfig):
+    """``node`` as plain containers, each entry resolved where it resolves and as written where not."""
+    keys = list(node.keys()) if isinstance(node, DictConfig) else range(len(node))
+    out = {} if isinstance(node, DictConfig) else []
+    for key in keys:
+        try:
+            value = node[key]  # resolves an interpolation where it stands (``${..img_size}``)
+        except Exception:  # noqa: BLE001  unresolvable here: as written
+            value = OmegaConf.to_container(node, resolve=False)[key]
+        if isinstance(value, (DictConfig, ListConfig)):
+            value = _resolved_node(value)
+        if isinstance(out, dict):
+            out[key] = value
+        else:
+            out.append(value)
+    return out
 
 
 def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:

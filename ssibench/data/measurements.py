@@ -29,30 +29,38 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from ssibench.code_identity import code_of
 from ssibench.folders import DataDir
 
 # Bump when the layout or the making of the cache files changes.
 _FORMAT = 3  # 2: the sidecar holds the key and the files' SHA-256; 3: simulated on the CPU whatever the device
 
 
+# The parts whose code makes the measurements: the images, the split, and what build_scenario instantiates.
+SIMULATING = ("dataset", "split", "physics.operator", "physics.generator", "physics.noise")
+
+
 def cache_key(cfg: DictConfig) -> dict:
-    """Everything that determines the simulated measurements of a run: not the device, since they
-    are simulated on the CPU whatever the training device."""
+    """Everything that determines the simulated measurements of a run: their config (not the device,
+    since they are simulated on the CPU whatever the training device) and the code of the parts that
+    make them (:func:`ssibench.code_identity.code_of`: an edited operator of one's own re-simulates)."""
     return {
         "format": _FORMAT,
         "dataset": OmegaConf.to_container(cfg.dataset, resolve=True, enum_to_str=True),
         "split": OmegaConf.to_container(cfg.split, resolve=True, enum_to_str=True),
-        "physics": _without_devices(OmegaConf.to_container(cfg.physics, resolve=True, enum_to_str=True)),
+        "physics": without_devices(OmegaConf.to_container(cfg.physics, resolve=True, enum_to_str=True)),
         "img_size": cfg.img_size,
         "seed": cfg.seed,
+        "code": code_of(cfg, SIMULATING),
     }
 
 
-def _without_devices(node):
+def without_devices(node):
+    """``node`` (plain containers) without its entries named ``device``, at any depth."""
     if isinstance(node, dict):
-        return {key: _without_devices(value) for key, value in node.items() if key != "device"}
+        return {key: without_devices(value) for key, value in node.items() if key != "device"}
     if isinstance(node, list):
-        return [_without_devices(value) for value in node]
+        return [without_devices(value) for value in node]
     return node
 
 
