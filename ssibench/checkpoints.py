@@ -66,7 +66,26 @@ def read(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(f"{path} is not a readable checkpoint ({first})") from None
     if not isinstance(state, dict) or "state_dict" not in state:
         raise CheckpointError(f"{path} is not a model checkpoint (no 'state_dict'): give a run's checkpoints/*.pth.tar")
+    wrong = _malformed(state)
+    if wrong:
+        raise CheckpointError(f"{path} is not a checkpoint of this benchmark ({wrong}): give a run's checkpoints/*.pth.tar")
     return state
+
+
+# The fields a checkpoint may hold that the run reads before any of them is loaded into a network.
+_FIELD_TYPES = {"epoch": int, "config": (dict, str, type(None)), "optimizer": (dict, type(None)), "scheduler": (dict, type(None))}
+
+
+def _malformed(state: dict) -> str | None:
+    """What makes a hand-made or foreign checkpoint unusable, said before it reaches a network: its
+    ``state_dict`` must map names to tensors, and its other fields have the types the run writes."""
+    weights = state["state_dict"]
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        return f"'state_dict' is a {type(weights).__name__}, not a mapping of parameter names to tensors"
+    for name, kind in _FIELD_TYPES.items():
+        if name in state and (not isinstance(state[name], kind) or isinstance(state[name], bool)):
+            return f"'{name}' is a {type(state[name]).__name__}"
+    return None
 
 
 def latest(folder: str | os.PathLike) -> Path | None:

@@ -56,9 +56,14 @@ class RunDir:
         """The command-line overrides of that command (its ``loss=``, ``physics=``, ``seed=``...)."""
         return self.path / HYDRA_SUBDIR / "overrides.yaml"
 
+    def holds_earlier_work(self) -> bool:
+        """Whether an earlier command left a run here (its results, checkpoints or ``.hydra/``)."""
+        return self.results.exists() or self.hydra_config.parent.exists() or any(self.checkpoints.glob("*.pth.tar"))
+
     def save_hydra_files(self, cfg: DictConfig) -> None:
-        """Write ``.hydra/`` (config, hydra and overrides YAML, as Hydra would) for a command accepted to
-        train in this folder; a refused or repeated command never calls it. Without Hydra: nothing."""
+        """Write ``.hydra/`` (config, hydra and overrides YAML, as Hydra would) for a command in a new
+        folder, or one accepted to train in this folder; a refused or repeated command never calls it
+        on earlier work. Without Hydra: nothing."""
         if not HydraConfig.initialized():
             return
         hydra = HydraConfig.get()

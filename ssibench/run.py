@@ -37,6 +37,8 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
     use_job_threads()  # a SLURM job's CPUs, not the node's
     run_dir = RunDir(context.output_dir)
     run_dir.path.mkdir(parents=True, exist_ok=True)
+    if not run_dir.holds_earlier_work():
+        run_dir.save_hydra_files(cfg)  # a new folder: what the command was, whatever becomes of it
     header = RunHeader.of(cfg, context)
 
     try:
