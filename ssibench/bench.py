@@ -160,6 +160,7 @@ def _bare_trainer(cfg: DictConfig, data: Measurements, device: torch.device):
         epochs=1,
         device=cfg.trainer.device,
         online_measurements=False,
+        compute_train_metrics=False,  # as the benchmark's trainer: the training data hold no ground truth to score
         save_path=None,
         verbose=False,
         show_progress_bar=False,
