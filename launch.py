@@ -5,9 +5,9 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ssibench.config_checks import InputError
-from ssibench.console import UnknownChoiceHint
-from ssibench.context import RunContext
+from ssibench.config.context import RunContext
+from ssibench.config.unknown_choice import UnknownChoiceHint
+from ssibench.errors import InputError
 from ssibench.run import run
 
 

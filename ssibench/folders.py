@@ -29,7 +29,7 @@ class RunDir:
 
     @property
     def results(self) -> Path:
-        """The run's record (:mod:`ssibench.record`)."""
+        """The run's record (:mod:`ssibench.results.record`)."""
         return self.path / "results.json"
 
     @property
@@ -39,7 +39,7 @@ class RunDir:
 
     @property
     def reconstruction(self) -> Path:
-        """One test slice, reconstructed (:mod:`ssibench.reconstruction`)."""
+        """One test slice, reconstructed (:mod:`ssibench.evaluation.reconstruction`)."""
         return self.path / "reconstruction.pt"
 
     @property
@@ -86,7 +86,7 @@ class DataDir:
 
     @property
     def measurements(self) -> Path:
-        """The simulated measurement caches (:mod:`ssibench.data.measurements`)."""
+        """The simulated measurement caches (:mod:`ssibench.data.measurement_cache`)."""
         return self.path / "measurements"
 
     def measurement_cache(self, digest: str) -> Path:

@@ -10,21 +10,24 @@ import time
 
 from omegaconf import DictConfig
 
-from ssibench import config_schema
-from ssibench.assembly import assemble
-from ssibench.checkpoints import CheckpointStore, check_same_code, check_same_run, starting_point
-from ssibench.code_identity import check_importable
-from ssibench.config_checks import InputError, check_config
-from ssibench.context import RunContext
+from ssibench.cluster.gpu_slots import gpu_slot
+from ssibench.cluster.job_resources import use_job_threads
+from ssibench.config import schema as config_schema
+from ssibench.config.checks import check_config
+from ssibench.config.context import RunContext
 from ssibench.data.pipeline import loaders, measurements
-from ssibench.evaluation import evaluate
+from ssibench.errors import InputError
+from ssibench.evaluation.reconstruction import figure_index
+from ssibench.evaluation.scoring import evaluate
 from ssibench.folders import RunDir
-from ssibench.gpu_slots import gpu_slot
-from ssibench.job_resources import use_job_threads
-from ssibench.reconstruction import figure_index
-from ssibench.record import RunHeader, RunRecord, read_record, write_record
-from ssibench.training import TrainingDiverged, build_trainer, write_curves
-from ssibench.wandb_run import finish_wandb, log_summary, start_wandb, wandb_setup
+from ssibench.parts.assembly import assemble
+from ssibench.results.code_identity import check_importable
+from ssibench.results.record import RunHeader, RunRecord, read_record, write_record
+from ssibench.training.build import build_trainer
+from ssibench.training.checkpoints import CheckpointStore, check_same_code, check_same_run, starting_point
+from ssibench.training.metrics_csv import write_curves
+from ssibench.training.trainer import TrainingDiverged
+from ssibench.training.wandb_logging import finish_wandb, log_summary, start_wandb, wandb_setup
 
 
 def run(cfg: DictConfig, context: RunContext | None = None) -> dict:

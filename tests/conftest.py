@@ -26,6 +26,8 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 TESTS = Path(__file__).resolve().parent
+HELPERS = TESTS / "helpers"  # parts that misbehave on purpose, W&B records, signal and step-gate helpers
+sys.path.insert(0, str(HELPERS))  # importable here as in the launch.py subprocesses (faulty_parts.X targets)
 EXAMPLES = ROOT / "examples"  # the README's own loss, model, data, operator and metric (my_parts.py, my_conf/)
 
 
@@ -88,12 +90,12 @@ def trainer_for(cfg, batches=None, output_dir: Path | None = None):
     """The trainer a run of ``cfg`` builds (its measurements, parts, checkpoint folder in ``output_dir``
     and starting point: a ``ckpt=`` is loaded), without training; ``batches(train_data)`` replaces
     its training loader (e.g. one batch, or data made to misbehave)."""
-    from ssibench.assembly import assemble
-    from ssibench.checkpoints import CheckpointStore, starting_point
-    from ssibench.context import identifying_config
+    from ssibench.config.context import identifying_config
     from ssibench.data.pipeline import loaders, measurements
     from ssibench.folders import RunDir
-    from ssibench.training import build_trainer
+    from ssibench.parts.assembly import assemble
+    from ssibench.training.build import build_trainer
+    from ssibench.training.checkpoints import CheckpointStore, starting_point
 
     data = measurements(cfg)
     parts = assemble(cfg, data, cfg.trainer.device)
@@ -126,7 +128,7 @@ def launch_env(data_dir: Path, cuda: bool = False) -> dict:
     return {
         **os.environ,
         "SSIBENCH_DATA_DIR": str(data_dir),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), str(EXAMPLES), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(HELPERS), str(EXAMPLES), os.environ.get("PYTHONPATH")])),
         "WANDB_SILENT": "true",
         **({} if cuda else {"CUDA_VISIBLE_DEVICES": ""}),
     }
@@ -159,7 +161,7 @@ def assert_picture(path: Path) -> None:
 @pytest.fixture(scope="session")
 def smoke_sweep(tmp_path_factory, data_dir) -> dict[tuple[str, str], dict]:
     """One `launch.py -m debug=smoke` sweep of every loss over every scenario, as a user runs it."""
-    from ssibench import results as results_io
+    from ssibench.results import schema as results_io
 
     sweep_dir = tmp_path_factory.mktemp("sweep")
     proc = launch(

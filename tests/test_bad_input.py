@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
+from conftest import EXAMPLES, _compose_plain, launch
 from hydra.errors import MissingConfigException
 
-from conftest import EXAMPLES, _compose_plain, launch
-from ssibench.checkpoints import CheckpointError
-from ssibench.config_checks import InputError
+from ssibench.errors import InputError
 from ssibench.run import run
+from ssibench.training.checkpoints import CheckpointError
 
 
 def _snapshot(*folders):

@@ -7,14 +7,14 @@ import math
 
 import pytest
 import torch
-
 from conftest import LOSSES, runnable, trainer_for
-from ssibench import checkpoints
+
 from ssibench.folders import RunDir
 from ssibench.run import run
-from ssibench.training import BenchmarkTrainer
+from ssibench.training import checkpoints
+from ssibench.training.trainer import BenchmarkTrainer
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 TRAINED = [loss for loss in LOSSES if loss != "zero_filled"]
 
@@ -41,7 +41,7 @@ def test_a_cuda_run_is_scored_on_the_cpu_made_test_set(make_cfg, tmp_path):
 
 
 def test_a_resumed_cuda_run_restores_the_cuda_generators(make_cfg, tmp_path):
-    """As tests/test_random_streams.py's test of the CPU's default generator, on CUDA."""
+    """As tests/training/test_random_streams.py's test of the CPU's default generator, on CUDA."""
     # robust_ei's SURE term draws its probe noise from the default generator of y's device: the CUDA one
     config = ("loss=robust_ei", "physics=noisy", "trainer.device=cuda")
     run(make_cfg(*config, "epochs=1", output_dir=tmp_path / "run"))
@@ -56,7 +56,7 @@ def test_a_resumed_cuda_run_restores_the_cuda_generators(make_cfg, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="a GPU slot pins a job only on a node with 2+ GPUs")
 def test_a_job_given_a_gpu_slot_trains_on_that_gpu(make_cfg, tmp_path, monkeypatch):
-    monkeypatch.setattr("ssibench.gpu_slots.default_lock_dir", lambda: tmp_path / "slots")  # slots of this test's own
+    monkeypatch.setattr("ssibench.cluster.gpu_slots.default_lock_dir", lambda: tmp_path / "slots")  # slots of this test's own
     seen, setup = [], BenchmarkTrainer.setup_train
 
     def recording(self, *args, **kwargs):

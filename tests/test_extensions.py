@@ -10,9 +10,9 @@ import math
 
 import pytest
 import torch
-
 from conftest import EXAMPLES, assert_ok, launch
-from ssibench import results as results_io
+
+from ssibench.results import schema as results_io
 
 WAYS = {
     "target": [

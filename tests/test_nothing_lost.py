@@ -7,14 +7,14 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import assert_ok, launch
-from ssibench import checkpoints
-from ssibench import results as results_io
-from ssibench.checkpoints import CheckpointError
-from ssibench.context import RunContext
+
+from ssibench.config.context import RunContext
 from ssibench.data.mni152 import mni152_slices
+from ssibench.results import schema as results_io
 from ssibench.run import run
+from ssibench.training import checkpoints
+from ssibench.training.checkpoints import CheckpointError
 
 RUN = ("debug=smoke", "loss=mc", "epochs=1")
 

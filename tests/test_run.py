@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from conftest import LOSSES, SCENARIOS, assert_ok, launch, runnable
 
-from ssibench import results as results_io
-from ssibench.config_checks import InputError
+from ssibench.errors import InputError
+from ssibench.results import schema as results_io
 from ssibench.run import run
 
+
+pytestmark = pytest.mark.slow  # the smoke sweep of every loss in every scenario (~2 minutes of setup)
 
 @pytest.mark.parametrize("physics", SCENARIOS)
 @pytest.mark.parametrize("loss", LOSSES)
@@ -107,7 +109,7 @@ def test_missing_fastmri_file_says_how_to_make_it(tmp_path, data_dir):
     proc = launch("dataset=fastmri_brain", "debug=smoke", f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode != 0
     error = proc.stderr.strip().splitlines()[-1]
-    expected = f"python -m ssibench.prepare fastmri <path to fastMRI brain multicoil_train> --anatomy brain --out {data_dir}"
+    expected = f"ssibench prepare fastmri <path to fastMRI brain multicoil_train> --anatomy brain --out {data_dir}"
     assert error.startswith("ssibench: error: ") and expected in error
     assert not (tmp_path / "out" / "results.json").exists()  # bad input leaves no record of a run
 

@@ -1,4 +1,4 @@
-"""fastMRI middle slices, the paper's dataset, from the file made by ``python -m ssibench.prepare fastmri``."""
+"""fastMRI middle slices, the paper's dataset, from the file made by ``ssibench prepare fastmri``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def fastmri_slices(root: str | os.PathLike, file_name: str, anatomy: str = "brai
     path = Path(root) / file_name
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} not found: make it once with `python -m ssibench.prepare fastmri "
+            f"{path} not found: make it once with `ssibench prepare fastmri "
             f"<path to fastMRI {anatomy} multicoil_train> --anatomy {anatomy} --out {path}` "
             "(README, 'The paper's setup'), or set paths.data_dir to the folder that holds it"
         )

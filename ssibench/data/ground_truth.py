@@ -1,10 +1,10 @@
 """The training data of a self-supervised run: its measurements, with no ground truth in them.
 
 A run whose loss does not say ``supervised: true`` trains on items ``(x, y, params)`` whose ``x`` is
-NaN, deepinv's convention for data without ground truth (:mod:`ssibench.data.measured`). Simulated
+NaN, deepinv's convention for data without ground truth (:mod:`ssibench.data.given_measurements`). Simulated
 measurements are read from their cache without its ``x`` member, so no training batch, loader,
 resident copy or the discriminator's real-sample stream holds the training ground truth; the loss
-contract (:mod:`ssibench.loss_contract`) still names a loss that reads ``x``. Test data keep theirs,
+contract (:mod:`ssibench.losses.contract`) still names a loss that reads ``x``. Test data keep theirs,
 for scoring.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from ssibench.deepinv_compat import PicklableHDF5Dataset
+from ssibench.compat.deepinv import PicklableHDF5Dataset
 
 
 def without_ground_truth(dataset: Dataset) -> Dataset:

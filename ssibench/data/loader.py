@@ -9,7 +9,7 @@ import sys
 import torch
 from omegaconf import DictConfig
 
-from ssibench.config_checks import InputError
+from ssibench.errors import InputError
 
 # CUDA: up to 4 workers fill batches while the GPU trains.
 _CUDA_WORKERS = 4

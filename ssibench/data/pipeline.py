@@ -17,19 +17,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from ssibench.config_checks import InputError
-from ssibench.console import progress_bars
-from ssibench.context import RunContext
+from ssibench.compat.deepinv import PicklableHDF5Dataset
+from ssibench.config.context import RunContext
+from ssibench.data.given_measurements import check_measurements, has_ground_truth
 from ssibench.data.ground_truth import without_ground_truth
 from ssibench.data.loader import loader_options
-from ssibench.data.measured import check_measurements, has_ground_truth
-from ssibench.data.measurements import cache_key, cache_path, load_operator, simulate_measurements
+from ssibench.data.measurement_cache import cache_key, cache_path, load_operator, simulate_measurements
 from ssibench.data.resident import ResidentBatches, resident
 from ssibench.data.test_set_identity import fingerprint, signature
-from ssibench.deepinv_compat import PicklableHDF5Dataset
+from ssibench.errors import InputError
 from ssibench.folders import DataDir
-from ssibench.random_streams import RandomStreams
-from ssibench.scenarios import build_scenario
+from ssibench.parts.scenarios import build_scenario
+from ssibench.training.progress import progress_bars
+from ssibench.training.random_streams import RandomStreams
 
 
 @dataclass(frozen=True)

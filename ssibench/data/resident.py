@@ -13,8 +13,8 @@ import math
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from ssibench.config_checks import InputError
-from ssibench.job_resources import usable_memory
+from ssibench.cluster.job_resources import usable_memory
+from ssibench.errors import InputError
 
 # auto: resident when the measurements take at most this fraction of the memory the job may use.
 _BUDGET_FRACTION = 0.25
@@ -86,7 +86,7 @@ def _nbytes(value) -> int:
 def resident(setting, datasets: list[Dataset], device) -> bool:
     """``trainer.resident_data``: true, false, or auto (when the datasets fit in a quarter of the
     memory ``device`` has for this job: the GPU's free memory, or for the CPU the RAM the job may use,
-    :func:`ssibench.job_resources.usable_memory`)."""
+    :func:`ssibench.cluster.job_resources.usable_memory`)."""
     if setting in (True, False):
         return setting
     if setting != "auto":

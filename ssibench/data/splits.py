@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset, Subset
 
-from ssibench.config_checks import InputError
+from ssibench.errors import InputError
 
 
 def _limit(indices: list[int], max_n: int | None) -> list[int]:

@@ -3,12 +3,13 @@
     runs.py         every run below the sweep folders
     test_sets.py    runs of one seed must share their test set (its fingerprint)
     statistics.py   the paired Wilcoxon test: a real difference or a tie
-    cost.py         what each method costs to train, per device
+    cost_columns.py what each method costs to train, per device
+    run_curves.py   a run's metrics.csv, and the stability of its final number
     tables.py       runs -> one ranked table per scenario
     markdown.py     leaderboard.md           csv_table.py   leaderboard.csv
     figures.py      PSNR, curves and reconstruction figures (PNG)
     html_site.py    the static site (--html)  wandb_table.py  W&B Tables (--wandb)
-    cli.py          python -m ssibench.leaderboard / ssibench-leaderboard
+    cli.py          ssibench leaderboard / ssibench-leaderboard
 """
 
 from ssibench.leaderboard.cli import main  # the command's entry point, as before the package split

@@ -1,4 +1,4 @@
-"""``python -m ssibench.leaderboard``: see :mod:`ssibench.leaderboard.cli`."""
+"""``ssibench leaderboard``: see :mod:`ssibench.leaderboard.cli`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""``python -m ssibench.leaderboard <dirs> [--against embedded|SWEEP] [--out DIR] [--html SITE] [--wandb]``
+"""``ssibench leaderboard <dirs> [--against embedded|SWEEP] [--out DIR] [--html SITE] [--wandb]``
 (also ``ssibench-leaderboard``).
 
 Builds the tables of every run below the folders (sweeps or single runs) and writes
@@ -38,7 +38,7 @@ def _error(message: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="ssibench-leaderboard", description="The leaderboard of one or more sweeps, from their runs' results.json."
+        prog="ssibench leaderboard", description="The leaderboard of one or more sweeps, from their runs' results.json."
     )
     parser.add_argument(
         "dirs", nargs="+", type=Path, help="sweep or run folders (searched recursively for results.json)"

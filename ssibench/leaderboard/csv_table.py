@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from ssibench.atomic_files import atomic_path
-from ssibench.leaderboard.cost import cost_columns
+from ssibench.leaderboard.cost_columns import cost_columns
 from ssibench.leaderboard.tables import Table
 
 

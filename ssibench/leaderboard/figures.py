@@ -26,9 +26,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from ssibench.atomic_files import atomic_path
+from ssibench.evaluation.reconstruction import load_reconstruction
 from ssibench.folders import RunDir
-from ssibench.leaderboard.curves import read_curves
-from ssibench.reconstruction import load_reconstruction
+from ssibench.leaderboard.run_curves import read_curves
 
 METRIC = "PSNR"  # the metric drawn (the leaderboard's ranking metric)
 KIND_COLOURS = {"supervised": "tab:green", "self-supervised": "tab:blue", "no-learning": "tab:gray"}

@@ -26,8 +26,8 @@ from urllib.parse import quote
 import yaml
 
 from ssibench.atomic_files import atomic_path
-from ssibench.leaderboard.cost import FOOTNOTE as COST_FOOTNOTE
-from ssibench.leaderboard.curves import STABILITY_FOOTNOTE
+from ssibench.leaderboard.cost_columns import FOOTNOTE as COST_FOOTNOTE
+from ssibench.leaderboard.run_curves import STABILITY_FOOTNOTE
 from ssibench.leaderboard.statistics import ALPHA
 from ssibench.leaderboard.tables import ZERO_FILLED_FOOTNOTE, Row, Table, row_metric_cell, stability_cell
 
@@ -85,7 +85,7 @@ def write_site(folder: Path, tables: list[Table], figures: dict[str, list[Path]]
 
 
 def _manifest(names: set[str]) -> bytes:
-    manifest = {"written_by": "python -m ssibench.leaderboard --html", "files": sorted(names)}
+    manifest = {"written_by": "ssibench leaderboard --html", "files": sorted(names)}
     return json.dumps(manifest, indent=1).encode()
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ssibench.leaderboard.cost import FOOTNOTE as COST_FOOTNOTE
-from ssibench.leaderboard.curves import STABILITY_FOOTNOTE
+from ssibench.leaderboard.cost_columns import FOOTNOTE as COST_FOOTNOTE
+from ssibench.leaderboard.run_curves import STABILITY_FOOTNOTE
 from ssibench.leaderboard.statistics import ALPHA
 from ssibench.leaderboard.tables import ZERO_FILLED_FOOTNOTE, Table, row_metric_cell, stability_cell
 

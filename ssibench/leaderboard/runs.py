@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ssibench import results as results_io
 from ssibench.folders import RunDir
+from ssibench.results import schema as results_io
 
 
 class UnreadableRun(ValueError):
@@ -15,7 +15,7 @@ class UnreadableRun(ValueError):
 
 def collect_runs(dirs: list[Path]) -> list[tuple[Path, dict]]:
     """Every run below ``dirs``: its folder and its results.json. Raise :class:`UnreadableRun` for
-    the first results.json that is damaged or does not fit the schema (:mod:`ssibench.results`)."""
+    the first results.json that is damaged or does not fit the schema (:mod:`ssibench.results.schema`)."""
     found = []
     for folder in dirs:
         for path in sorted(Path(folder).rglob(RunDir(folder).results.name)):
@@ -61,7 +61,7 @@ def unique_runs(runs: list[tuple[Path, dict]]) -> tuple[list[tuple[Path, dict]],
 
 
 def _identity(results: dict) -> str:
-    """What makes two results the same run: its identifying config (:func:`ssibench.context.identifying_config`),
+    """What makes two results the same run: its identifying config (:func:`ssibench.config.context.identifying_config`),
     code, loss, scenario, seed and status (a failed run and its successful re-run are both kept: one is ranked,
     the other listed); the whole record for a run that records no config."""
     if isinstance(results.get("config"), dict):

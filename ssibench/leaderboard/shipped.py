@@ -5,8 +5,8 @@
     ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/metrics.csv    its curves (trained runs)
     ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/reconstruction.pt   its test slice (scored runs)
 
-``python -m ssibench.readme_results`` writes them (:func:`ship`) whenever it rewrites the README's
-leaderboard, from the same sweep; ``python -m ssibench.leaderboard <runs> --against embedded`` reads
+``ssibench readme-results`` writes them (:func:`ship`) whenever it rewrites the README's
+leaderboard, from the same sweep; ``ssibench leaderboard <runs> --against embedded`` reads
 them, never writes there (:func:`load`, :func:`rank_against`). A given run is ranked only where the
 shipped runs of its scenario and seed were scored on the same test set (their ``test_set``
 fingerprints match, or their ``test_signature`` s agree up to rounding, which a printed line says)
@@ -25,11 +25,11 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from ssibench import results as results_io
 from ssibench.data.test_set_identity import TOLERANCE
 from ssibench.folders import RunDir
 from ssibench.leaderboard.runs import collect_runs
 from ssibench.leaderboard.test_sets import parameter_differences, recorded_differences, same_test_set, what_differs
+from ssibench.results import schema as results_io
 
 EMBEDDED = Path(__file__).resolve().parent / "embedded"  # package data (pyproject.toml), read-only to the leaderboard
 MANIFEST = "manifest.json"
@@ -79,7 +79,7 @@ def ship(sweep_dir: Path, record: dict, folder: Path = EMBEDDED, signatures: dic
             if source.is_file():
                 shutil.copyfile(source, new / name / source.name)
     manifest = {
-        "written_by": "python -m ssibench.readme_results",
+        "written_by": "ssibench readme-results",
         "sweep": Path(sweep_dir).name,
         **{key: record.get(key) for key in ("command", "date", "machine", "python", "torch", "exit_code")},
         "runs": sorted(names),

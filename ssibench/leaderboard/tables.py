@@ -4,8 +4,8 @@ One table per scenario like SSIBench's (#, loss, metrics), ranked by PSNR ascend
 last), with the mean ± std over seeds, the number of seeds, a paired Wilcoxon signed-rank test of
 each method against the best self-supervised one over the same test images (per-image PSNR,
 averaged over seeds, :mod:`ssibench.leaderboard.statistics`), and what the method cost to train
-(:mod:`ssibench.leaderboard.cost`), and how stable its final PSNR is (the spread of its last
-evaluated epochs, :func:`ssibench.leaderboard.curves.stability`). Every table has a zero-filled row:
+(:mod:`ssibench.leaderboard.cost_columns`), and how stable its final PSNR is (the spread of its last
+evaluated epochs, :func:`ssibench.leaderboard.run_curves.stability`). Every table has a zero-filled row:
 the runs of ``loss=zero_filled`` where the sweep has them, else one made from the ``zero_filled``
 scores every run records of its own test set (one per seed: all runs of a seed share it). Runs that
 were skipped, failed or diverged, or have no metrics (test data without ground truth), are listed
@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ssibench.folders import RunDir
-from ssibench.leaderboard.cost import MISSING, CostColumn, Device, DeviceCost, cost_columns, method_cost
-from ssibench.leaderboard.curves import stability
+from ssibench.leaderboard.cost_columns import MISSING, CostColumn, Device, DeviceCost, cost_columns, method_cost
+from ssibench.leaderboard.run_curves import stability
 from ssibench.leaderboard.statistics import paired_test
 from ssibench.leaderboard.test_sets import check_one_test_set_per_seed
-
 
 ZERO_FILLED_LABEL = "Zero-filled"  # as conf/loss/zero_filled.yaml labels it
 ZERO_FILLED_FOOTNOTE = (

@@ -24,7 +24,7 @@ class FreshOperators:
 
     The original gives the generator term and the discriminator term each a generator of its own,
     seeded alike, so both draw the same masks at every step. The term declares that seed
-    (``fixed_stream_seeds``); the run's random streams (:mod:`ssibench.random_streams`) seed it
+    (``fixed_stream_seeds``); the run's random streams (:mod:`ssibench.training.random_streams`) seed it
     so, and save and restore it with the others.
     """
 

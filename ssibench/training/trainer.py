@@ -13,12 +13,12 @@ import deepinv as dinv
 import torch
 from deepinv.utils import AverageMeter
 
-from ssibench.checkpoints import CheckpointStore, Start
-from ssibench.console import epoch_line
-from ssibench.deepinv_compat import quiet_missing_ground_truth, record_single_generator_term
-from ssibench.precision import WatchedGradScaler, learned_networks, prepare_networks
-from ssibench.random_streams import RandomStreams
-from ssibench.training.cost import CostMeter
+from ssibench.compat.deepinv import quiet_missing_ground_truth, record_single_generator_term
+from ssibench.training.checkpoints import CheckpointStore, Start
+from ssibench.training.cost_meter import CostMeter
+from ssibench.training.precision import WatchedGradScaler, learned_networks, prepare_networks
+from ssibench.training.progress import epoch_line
+from ssibench.training.random_streams import RandomStreams
 from ssibench.training.stop_signals import StopSignals
 
 
@@ -36,7 +36,7 @@ class BenchmarkTrainer(dinv.Trainer):
 
     Beyond deepinv's fields, everything it needs comes through the constructor:
 
-    :param streams: the run's random streams (:mod:`ssibench.random_streams`), saved in every
+    :param streams: the run's random streams (:mod:`ssibench.training.random_streams`), saved in every
         checkpoint and restored with it.
     :param store: the run's checkpoint folder (``None``: no checkpoints). deepinv's own
         ``save_path`` stays ``None``: deepinv 0.5 makes a timestamped sub-folder with
@@ -47,7 +47,7 @@ class BenchmarkTrainer(dinv.Trainer):
         ``weights_only=False``).
     :param identity: the run's identifying config, saved in every checkpoint.
     :param precision: the networks' training precision, ``fp32``, ``bf16`` or ``fp16``
-        (:mod:`ssibench.precision`; deepinv's ``mixed_precision`` stays off).
+        (:mod:`ssibench.training.precision`; deepinv's ``mixed_precision`` stays off).
     :param compile_networks: ``torch.compile`` the networks.
     :param cost: measures training time, steps and peak memory (over resumptions too).
     :param stop: the stop signals (:mod:`ssibench.training.stop_signals`), heeded while training:

@@ -1,0 +1,1 @@
+"""The ``ssibench`` command and its subcommands."""

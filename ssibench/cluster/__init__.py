@@ -1,0 +1,1 @@
+"""Running on clusters and GPU nodes: SLURM jobs, GPU slots, what a job was given."""

@@ -1,0 +1,1 @@
+"""Workarounds of library behaviours, one module per library, each naming what it fixes."""

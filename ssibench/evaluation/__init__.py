@@ -1,0 +1,1 @@
+"""Scoring a trained model on the test set, and the reconstruction slice of the figures."""

@@ -1,0 +1,1 @@
+"""What a run leaves: its record, the results.json schema and the code it was made with."""
