@@ -6,6 +6,7 @@ over; tests and scripts call it directly (the context is then read from Hydra he
 
 from __future__ import annotations
 
+import logging
 import time
 
 from omegaconf import DictConfig
@@ -26,8 +27,11 @@ from ssibench.results.record import RunHeader, RunRecord, read_record, write_rec
 from ssibench.training.build import build_trainer
 from ssibench.training.checkpoints import CheckpointStore, check_same_code, check_same_run, starting_point
 from ssibench.training.metrics_csv import write_curves
+from ssibench.training.progress import log_run_lines
 from ssibench.training.trainer import TrainingDiverged
 from ssibench.training.wandb_logging import finish_wandb, log_summary, start_wandb, wandb_setup
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 
 def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
@@ -36,6 +40,7 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
     Re-run into the same folder (the same command, or a requeued SLURM job), it resumes from the
     run's newest checkpoint, or returns the stored results of a finished run without training.
     """
+    log_run_lines()  # to the console and to the run folder's launch.log
     context = context or RunContext.from_hydra(cfg)
     use_job_threads()  # a SLURM job's CPUs, not the node's
     run_dir = RunDir(context.output_dir)
@@ -51,12 +56,12 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
         if reason:
             if not context.sweep:
                 raise InputError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
-            print(f"[ssibench] skipped: {reason}")
+            log.info(f"[ssibench] skipped: {reason}")
             return write_record(run_dir, RunRecord.skipped(header, reason))
         check_importable(cfg)  # a _target_ that cannot be imported fails here, before anything is simulated
         finished = finished_record(cfg, run_dir, header)
         if finished is not None:
-            print(f"[ssibench] already finished, not retrained: {finished.one_line(run_dir)}")
+            log.info(f"[ssibench] already finished, not retrained: {finished.one_line(run_dir)}")
             return finished.to_dict()
         # "cuda" stays "cuda" (the config, the parts): the claimed GPU is the current device, where it lands.
         with gpu_slot(str(cfg.trainer.device), cfg.trainer.jobs_per_gpu) as claimed:
@@ -67,11 +72,11 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
         finish_wandb(exit_code=1)  # else the next job of this worker would log into this run
         failed = RunRecord.failed(header, error)
         write_record(run_dir, failed)
-        print(f"[ssibench] failed: loss={header.loss} physics={header.physics}: {failed.reason}")
+        log.info(f"[ssibench] failed: loss={header.loss} physics={header.physics}: {failed.reason}")
         raise  # recorded; a sweep goes on with its next job and exits non-zero
     results = write_record(run_dir, record)
     if record.status == "ok":
-        print(record.one_line(run_dir))
+        log.info(record.one_line(run_dir))
     return results
 
 
@@ -95,7 +100,7 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
             finish_wandb(exit_code=1)
             last = store.latest()
             record = RunRecord.diverged(header, error, last[0] if last else None, trainer.cost.cost())
-            print(f"[ssibench] diverged: loss={header.loss} physics={header.physics}: {record.reason}")
+            log.info(f"[ssibench] diverged: loss={header.loss} physics={header.physics}: {record.reason}")
             return record
         write_curves(trainer, list(cfg.metrics), run_dir.curves)
     else:

@@ -121,12 +121,16 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
         f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path, data_dir=data_dir,
     )
     assert proc.returncode != 0  # the sweep says that a job failed
-    by_lr = {}
+    by_lr, folders = {}, {}
     for path in sweep_dir.glob("*/results.json"):
         lr = (path.parent / ".hydra" / "overrides.yaml").read_text().split("trainer.optimizer.lr=")[1].split()[0]
-        by_lr[lr] = results_io.read(path)
+        by_lr[lr], folders[lr] = results_io.read(path), path.parent
     assert by_lr["-1"]["status"] == "failed" and by_lr["-1"]["reason"] == "ValueError: Invalid learning rate: -1"
     assert by_lr["0.001"]["status"] == "ok"
+    # each job's folder keeps its own lines (the sweep's jobs run one after the other in one process)
+    logs = {lr: (folder / "launch.log").read_text() for lr, folder in folders.items()}
+    assert "[ssibench] failed: loss=mc" in logs["-1"] and "[ssibench] loss=mc physics=mri" not in logs["-1"]
+    assert "[ssibench] loss=mc physics=mri" in logs["0.001"] and "[ssibench] failed" not in logs["0.001"]
 
     # the leaderboard ranks the sibling and lists the failed job under the table with its reason
     from ssibench.leaderboard import main as leaderboard
@@ -175,3 +179,7 @@ def test_output_to_a_file_is_one_line_per_epoch_and_the_summary(tmp_path, data_d
     assert all(re.search(r"loss [\d.e+-]+ \| test PSNR [\d.]+ SSIM [\d.]+ \| [\d.]+ s$", line) for line in epochs), epochs
     assert lines[-1].startswith("[ssibench] loss=mc physics=mri seed=0: PSNR")
     assert "\r" not in proc.stdout + proc.stderr and "it/s" not in proc.stdout + proc.stderr  # no progress bars
+    # the same lines, message only on the console, and kept (time-stamped) in the run folder's job log
+    assert all(line.startswith("[ssibench] ") for line in lines), lines
+    logged = [line.split("] - ", 1)[1] for line in (tmp_path / "run" / "launch.log").read_text().splitlines()]
+    assert logged == lines

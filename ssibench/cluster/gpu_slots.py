@@ -11,6 +11,7 @@ nothing is claimed.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tempfile
@@ -23,6 +24,8 @@ import torch
 from filelock import FileLock, Timeout
 
 from ssibench.errors import InputError
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 POLL_SECONDS = 5.0
 
@@ -69,10 +72,9 @@ def gpu_slot(
             if gpu is not None:
                 break
             if not waiting:
-                print(
+                log.info(
                     f"[ssibench] all {len(slots)} GPU slots ({n_gpus} GPUs × trainer.jobs_per_gpu={jobs_per_gpu}) "
-                    f"are taken: waiting for one (locks in {folder})",
-                    flush=True,
+                    f"are taken: waiting for one (locks in {folder})"
                 )
                 waiting = True
             time.sleep(poll_seconds)

@@ -15,12 +15,15 @@ the kernel, so that a job sized for a slice of a node stays inside that slice.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import joblib
 import torch
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
@@ -44,7 +47,7 @@ def use_job_threads(environ: Mapping[str, str] = os.environ) -> None:
     threads = job_threads(environ)
     if threads is not None and threads[0] != torch.get_num_threads():
         torch.set_num_threads(threads[0])
-        print(f"[ssibench] {threads[0]} CPU threads ({threads[1]})", flush=True)
+        log.info(f"[ssibench] {threads[0]} CPU threads ({threads[1]})")
 
 
 def usable_memory(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -31,6 +32,8 @@ from tqdm import tqdm
 
 from ssibench.folders import DataDir
 from ssibench.results.code_identity import code_of
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 # Bump when the layout or the making of the cache files changes.
 _FORMAT = 3  # 2: the sidecar holds the key and the files' SHA-256; 3: simulated on the CPU whatever the device
@@ -91,8 +94,8 @@ def simulate_measurements(
     with FileLock(str(path) + ".lock"):
         if not _is_complete(path, physics_state, sidecar, key):
             if path.exists():
-                print(f"[ssibench] measurement cache {path} is damaged or was made with other parameters: rebuilding")
-            print(f"[ssibench] simulating measurements into {path}")
+                log.info(f"[ssibench] measurement cache {path} is damaged or was made with other parameters: rebuilding")
+            log.info(f"[ssibench] simulating measurements into {path}")
             with (
                 tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp,
                 tqdm(

@@ -10,6 +10,7 @@ datasets apart.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from deepinv.datasets import SimpleFastMRISliceDataset
 from filelock import FileLock
 
 from ssibench.atomic_files import atomic_path
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 # Bump when the way slices are made changes, so stale files are never reused.
 _FORMAT = 1
@@ -62,7 +65,7 @@ def mni152_slices(root: str | os.PathLike, img_size: int, min_foreground: float 
     with FileLock(str(path) + ".lock"):
         if not _intact(path, checksum):
             if path.exists():
-                print(f"[ssibench] image cache {path} is damaged or has no checksum: rebuilding")
+                log.info(f"[ssibench] image cache {path} is damaged or has no checksum: rebuilding")
             slices = build_mni152_slices(img_size, min_foreground)
             with atomic_path(path) as tmp:
                 torch.save(slices, tmp)

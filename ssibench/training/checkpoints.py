@@ -11,6 +11,7 @@ module reads and writes the files and decides where training starts.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from ssibench.config.context import CODE, resolved
 from ssibench.errors import InputError
 from ssibench.folders import RunDir
 from ssibench.results.code_identity import code_differences
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 LAST = "ckp_last.pth.tar"
 PREVIOUS = "ckp_previous.pth.tar"
@@ -155,7 +158,7 @@ def check_same_code(stored: dict | str | None, current: dict, what: str, warm_st
             "or train it again with this code"
         )
     if warm_start and rest:
-        print(f"[ssibench] warning: {what} was made by other code ({_shortened(rest)}): its scores may differ")
+        log.warning(f"[ssibench] warning: {what} was made by other code ({_shortened(rest)}): its scores may differ")
     elif parts + rest:
         raise CheckpointError(
             f"{what} was made by other code ({_shortened(parts + rest)}): pass resume=false for a fresh run "
@@ -204,7 +207,7 @@ class CheckpointStore:
                 try:
                     return path, read(path)
                 except CheckpointError as error:
-                    print(f"[ssibench] skipping a damaged checkpoint: {error}")
+                    log.warning(f"[ssibench] skipping a damaged checkpoint: {error}")
         return None
 
 

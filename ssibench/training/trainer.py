@@ -5,6 +5,7 @@ training diverges."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from ssibench.training.precision import WatchedGradScaler, learned_networks, pre
 from ssibench.training.progress import epoch_line
 from ssibench.training.random_streams import RandomStreams
 from ssibench.training.stop_signals import StopSignals
+
+log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress)
 
 
 class TrainingDiverged(RuntimeError):
@@ -95,7 +98,7 @@ class BenchmarkTrainer(dinv.Trainer):
                 model = super().train()
                 if self.stop is not None and self.stop.received is not None:  # after the last step
                     name = self.stop.received.name
-                    print(f"[ssibench] {name}: stopped after training, before the evaluation", flush=True)
+                    log.info(f"[ssibench] {name}: stopped after training, before the evaluation")
                     self.stop.hand_over()  # the last epoch's checkpoint holds the trained run
                 return model
         finally:
@@ -168,7 +171,7 @@ class BenchmarkTrainer(dinv.Trainer):
                 self.streams.load_state_dict(partial["random_streams"])
                 self._partial_epoch = {**partial, "random_streams": state["random_streams"]}
                 where = f"epoch {self.epoch_start}, step {partial['steps']}"
-        print(f"[ssibench] loaded {start.path} ({where})", flush=True)
+        log.info(f"[ssibench] loaded {start.path} ({where})")
 
     def reset_metrics(self):
         """deepinv calls it as each epoch begins, before it draws the epoch's data order."""
@@ -201,7 +204,7 @@ class BenchmarkTrainer(dinv.Trainer):
         if self.store is not None:
             where += f": {self.store.write(state, periodic=True)}"
         name = self.stop.received.name
-        print(f"[ssibench] {name}: stopped at {where}; the same command resumes from there", flush=True)
+        log.info(f"[ssibench] {name}: stopped at {where}; the same command resumes from there")
         self.stop.hand_over()
 
     def _continue_partial_epoch(self) -> None:
@@ -251,7 +254,7 @@ class BenchmarkTrainer(dinv.Trainer):
             losses = {name: history[-1] for name, history in self.loss_history.items() if history}
             metrics = {name: history[-1] for name, history in self.eval_metrics_history.items() if history}
             seconds = self.cost.total_seconds()
-            print(epoch_line(epoch + 1, self.epochs, losses, metrics, seconds - self._line_seconds), flush=True)
+            log.info(epoch_line(epoch + 1, self.epochs, losses, metrics, seconds - self._line_seconds))
             self._line_seconds = seconds
 
 

@@ -198,6 +198,8 @@ def test_the_readme_sweep_runs_as_a_job_array_on_a_partition_without_gpus(sweeps
     for number in (0, 1):
         results = results_io.read(run_dir(readme_sweep, number) / "results.json")
         assert results["status"] == "ok" and results["device"] == "cpu"
+        job_log_of_run = (run_dir(readme_sweep, number) / "launch.log").read_text()  # the job's lines, in its folder
+        assert f"[ssibench] loss={results['loss']} physics={results['physics']}" in job_log_of_run
 
 
 @pytest.mark.parametrize(("sweep", "epoch", "step"), [("first_epoch", 0, 1), ("mid_run", 2, 1)])
