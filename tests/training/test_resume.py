@@ -72,14 +72,6 @@ def test_a_finished_run_is_not_retrained(make_cfg, tmp_path, monkeypatch):
     assert stamps == {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
 
 
-def test_a_folder_of_another_config_is_refused_untouched(make_cfg, tmp_path):
-    run(make_cfg("loss=mc"))
-    before = {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
-    with pytest.raises(checkpoints.CheckpointError, match=r"physics.acceleration: 6 -> 8.*resume=false"):
-        run(make_cfg("loss=mc", "physics.acceleration=8"))
-    assert before == {p: p.read_bytes() for p in (tmp_path / "run").rglob("*") if p.is_file()}
-
-
 def test_resume_false_starts_fresh_in_a_new_folder(tmp_path, data_dir):
     args = ("debug=smoke", "loss=zero_filled")
     assert_ok(launch(*args, cwd=tmp_path, data_dir=data_dir))
