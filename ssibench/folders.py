@@ -68,7 +68,8 @@ class RunDir:
             return
         hydra = HydraConfig.get()
         task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
-        files = {"config.yaml": task, "hydra.yaml": OmegaConf.create({"hydra": hydra}), "overrides.yaml": hydra.overrides.task}
+        files = {"config.yaml": task, "hydra.yaml": OmegaConf.create({"hydra": hydra})}
+        files["overrides.yaml"] = hydra.overrides.task
         self.hydra_config.parent.mkdir(parents=True, exist_ok=True)
         for name, content in files.items():
             with atomic_path(self.hydra_config.parent / name) as tmp:

@@ -106,17 +106,19 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
     else:
         wandb_id = None
     cost = trainer.cost.cost() if trainer.cost.steps else None
+    held_out = {"n_val": len(data.validation) if data.validation is not None else 0, "validation_set": data.validation_set}
     if not data.ground_truth:
         reason = f"the test data have no ground truth: {', '.join(cfg.metrics)} not computed"
         return RunRecord.ok(
-            header, {}, {}, len(data.test), cost.train_seconds if cost else 0.0, 0.0, cost, None, None, reason
+            header, {}, {}, len(data.test), cost.train_seconds if cost else 0.0, 0.0, cost, None, None, reason,
+            **held_out,
         )
 
     start_eval = time.perf_counter()
     per_image, zero_filled = evaluate(trainer, parts, data, test_loader, figure_slice, run_dir.reconstruction)
     record = RunRecord.ok(
         header, per_image, zero_filled, len(data.test), cost.train_seconds if cost else 0.0,
-        time.perf_counter() - start_eval, cost, data.test_set, data.test_signature,
+        time.perf_counter() - start_eval, cost, data.test_set, data.test_signature, **held_out,
     )
     if wandb_id is not None:
         results = record.to_dict()

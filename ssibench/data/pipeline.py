@@ -15,7 +15,7 @@ from deepinv.physics import Physics
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssibench.compat.deepinv import PicklableHDF5Dataset
 from ssibench.config.context import RunContext
@@ -43,6 +43,9 @@ class Measurements:
     :param ground_truth: whether the test items have ground truth (else no metric can be computed).
     :param test_set: the test items' fingerprint, bit for bit, for comparing runs (:mod:`ssibench.data.test_set_identity`).
     :param test_signature: their signature, the same on CPUs that round differently.
+    :param validation: the training measurements held out for validation (``split.val_fraction``),
+        with their ground truth; ``None`` without.
+    :param validation_set: their fingerprint.
     """
 
     train: Dataset
@@ -51,6 +54,8 @@ class Measurements:
     ground_truth: bool
     test_set: str | None
     test_signature: dict | None
+    validation: Dataset | None = None
+    validation_set: str | None = None
 
 
 def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurements:
@@ -63,36 +68,43 @@ def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurem
     """
     context = context or RunContext.from_hydra(cfg)
     if cfg.dataset.get("measurements", False):
-        train, test, physics = _given(cfg, context.choices["physics"])
+        train, test, physics, held_out = _given(cfg, context.choices["physics"])
         ground_truth = has_ground_truth(test)
     else:
-        train, test, physics = _simulated(cfg)
+        train, test, physics, held_out = _simulated(cfg)
         ground_truth = True  # simulated from images
     if cfg.loss.get("supervised", False) and not has_ground_truth([train[0]]):
         raise InputError(
             f"loss={context.choices['loss']} needs ground truth, which the training data lack: "
             "choose a self-supervised loss"
         )
+    validation = Subset(train, held_out) if held_out else None  # evaluation data: their ground truth kept
     if not cfg.loss.get("supervised", False):
         train = without_ground_truth(train)  # from here on, no training item holds x
+    if held_out:
+        held = set(held_out)
+        train = Subset(train, [k for k in range(len(train)) if k not in held])
+    validation_set = fingerprint(validation) if validation is not None else None
     if not ground_truth:
-        return Measurements(train, test, physics, False, None, None)
-    return Measurements(train, test, physics, True, fingerprint(test), signature(test))
+        return Measurements(train, test, physics, False, None, None, validation, validation_set)
+    return Measurements(train, test, physics, True, fingerprint(test), signature(test), validation, validation_set)
 
 
 def _simulated(cfg: DictConfig):
-    cache = simulated_cache(cfg)
+    cache, validation = simulated_cache(cfg)
     physics, _ = build_scenario(cfg.physics, cfg.seed)  # on the training device
     load_operator(cache, physics)
     train = PicklableHDF5Dataset(cache, split="train", load_physics_generator_params=True)
     test = PicklableHDF5Dataset(cache, split="test", load_physics_generator_params=True)
-    return train, test, physics
+    return train, test, physics, validation
 
 
-def simulated_cache(cfg: DictConfig) -> Path:
-    """The cache file of the run's simulated measurements, made once. Masks, noise and the split
-    are drawn from CPU generators and the simulation runs on the CPU, whatever ``trainer.device``:
-    the same command tests on the same bytes on a laptop and on a GPU node."""
+def simulated_cache(cfg: DictConfig) -> tuple[Path, list[int]]:
+    """The cache file of the run's simulated measurements, made once, and the positions of its
+    training measurements held out for validation. Masks, noise and the split are drawn from CPU
+    generators and the simulation runs on the CPU, whatever ``trainer.device``: the same command
+    tests on the same bytes on a laptop and on a GPU node. The validation images are simulated with
+    the training images (the same draws whatever ``split.val_fraction``), and only then held out."""
     images = _instantiate_dataset(cfg.dataset)
     train_images, test_images = instantiate(cfg.split)(images)
     check_images(train_images, cfg.img_size)
@@ -107,7 +119,12 @@ def simulated_cache(cfg: DictConfig) -> Path:
         physics_generator=None if cfg.physics.get("fixed_mask", False) else physics_generator,
         batch_size=cfg.simulation_batch_size,
         progress_bar=progress_bars(cfg.trainer.show_progress_bar),
-    )
+    ), _validation_of(train_images)
+
+
+def _validation_of(train) -> list[int]:
+    """The positions a split holds out of its training set (none for a split of one's own that does not say)."""
+    return list(getattr(train, "validation", []))
 
 
 def _given(cfg: DictConfig, scenario: str):
@@ -117,7 +134,7 @@ def _given(cfg: DictConfig, scenario: str):
     train, test = data if isinstance(data, (tuple, list)) else instantiate(cfg.split)(data)
     physics, _ = build_scenario(cfg.physics, cfg.seed)  # each measurement's params set its mask
     check_measurements(train, physics, cfg.img_size, scenario, cfg.trainer.device)
-    return train, test, physics
+    return train, test, physics, _validation_of(train)
 
 
 def _instantiate_dataset(cfg: DictConfig):

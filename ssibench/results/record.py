@@ -108,6 +108,8 @@ class RunRecord:
     cost: Cost | None = None
     test_set: str | None = None  # the test items' fingerprint, bit for bit (ssibench.data.test_set_identity)
     test_signature: dict | None = None  # their values up to rounding (the same there)
+    n_val: int = 0  # training measurements held out for validation (split.val_fraction)
+    validation_set: str | None = None  # their fingerprint
     stored: dict | None = None  # a finished run's results.json, as read
 
     @classmethod
@@ -135,12 +137,14 @@ class RunRecord:
         test_set: str | None,
         test_signature: dict | None,
         reason: str | None = None,
+        n_val: int = 0,
+        validation_set: str | None = None,
     ) -> RunRecord:
         """A run that trained (or had nothing to train) and was evaluated; without ground truth the
         metrics are empty and ``reason`` says why."""
         return cls(
             header, "ok", reason, per_image, zero_filled, n_test, train_seconds, eval_seconds, cost, test_set,
-            test_signature,
+            test_signature, n_val, validation_set,
         )
 
     @classmethod
@@ -178,6 +182,10 @@ class RunRecord:
             out["test_set"] = self.test_set
         if self.test_signature is not None:
             out["test_signature"] = self.test_signature
+        if self.status == "ok":
+            out["n_val"] = self.n_val
+        if self.validation_set is not None:
+            out["validation_set"] = self.validation_set
         return out
 
     def one_line(self, run_dir: RunDir) -> str:

@@ -54,6 +54,11 @@ def validate(results: dict) -> dict:
         raise ValueError("results.json versions needs ssibench, deepinv and torch")
     if "code" in results:  # absent from the results of an ssibench that did not fingerprint its code
         _validate_code(results["code"])
+    n_val = results.get("n_val", 0)  # absent from the results of an ssibench without validation sets
+    if not isinstance(n_val, int) or isinstance(n_val, bool) or n_val < 0:
+        raise ValueError(f"results.json 'n_val' should be an integer >= 0, got {n_val!r}")
+    if "validation_set" in results and not isinstance(results["validation_set"], str):
+        raise ValueError(f"results.json 'validation_set' should be a fingerprint, got {results['validation_set']!r}")
     if "test_signature" in results:  # absent from the results of an ssibench that did not sign its test set
         _validate_test_signature(results["test_signature"])
     return results

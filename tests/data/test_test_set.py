@@ -23,7 +23,7 @@ def test_the_cache_does_not_depend_on_the_training_device(make_cfg, tmp_path):
     assert cache_key(make_cfg("physics=noisy")) == cache_key(make_cfg("physics=noisy", "trainer.device=cuda"))
     cpu = make_cfg("physics=noisy", f"paths.data_dir={tmp_path / 'cpu'}")
     cuda = make_cfg("physics=noisy", "trainer.device=cuda", f"paths.data_dir={tmp_path / 'cuda'}")  # no GPU needed
-    made_for_cpu, made_for_cuda = simulated_cache(cpu), simulated_cache(cuda)
+    (made_for_cpu, _), (made_for_cuda, _) = simulated_cache(cpu), simulated_cache(cuda)
     for suffix in (".h5", ".physics.pt"):
         assert made_for_cpu.with_suffix(suffix).read_bytes() == made_for_cuda.with_suffix(suffix).read_bytes()
 

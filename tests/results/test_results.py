@@ -39,9 +39,11 @@ def test_valid_results_round_trip(tmp_path):
         lambda r: r.update(test_signature={}),
         lambda r: r["test_signature"]["y"].pop("norm"),
         lambda r: r["test_signature"]["y"].update(projections=["0.25"]),
+        lambda r: r.update(n_val=-1),
+        lambda r: r.update(validation_set=3),
     ],
     ids=["no-metrics", "bad-status", "bad-kind", "str-seed", "bool-seed", "no-std", "nan-metric", "no-deepinv-version",
-         "empty-signature", "signature-without-norm", "str-projection"],
+         "empty-signature", "signature-without-norm", "str-projection", "negative-n_val", "validation-set-not-str"],
 )
 def test_invalid_results_are_refused(edit, tmp_path):
     bad = copy.deepcopy(VALID)
