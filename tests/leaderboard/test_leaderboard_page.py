@@ -3,16 +3,15 @@ what rewriting it keeps, and its sorting in a real headless Chromium."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import unquote
 
 import numpy as np
 import pytest
 import yaml
+from browser import headless_chromium
 
 from ssibench.atomic_files import FILE_MODE
 from ssibench.folders import RunDir
@@ -20,8 +19,6 @@ from ssibench.leaderboard.cli import main
 from ssibench.leaderboard.html_site import MANIFEST
 from ssibench.results import schema as results_io
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")  # Debian's chromium, chromium-driver
-REQUIRE_BROWSER = os.environ.get("SSIBENCH_REQUIRE_BROWSER") == "1"  # set by .ci/run: no skipping there
 
 LABEL = 'Odd <script>alert("label")</script> | one\nline'  # a label that must reach the page as text
 REASON = "ValueError: <img src=x onerror=alert(1)> & more"
@@ -233,33 +230,11 @@ def test_rewriting_a_site_replaces_only_its_own_files_and_a_foreign_folder_is_re
     assert "outside the site" in capsys.readouterr().err
 
 
-def _browser(profile: Path):
-    """A headless Chromium driven through Debian's chromedriver; skipped (failed in CI) without one."""
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.is_file()]
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        missing.append("the selenium package (pip install -e '.[test]')")
-    if missing:
-        message = f"no browser for the page: missing {', '.join(missing)} (apt-get install chromium chromium-driver)"
-        if REQUIRE_BROWSER:
-            pytest.fail(message)
-        pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}"):
-        options.add_argument(argument)
-    # the driver's explicit path: selenium then neither looks for nor downloads one
-    return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-
-
 @pytest.mark.browser
 def test_the_page_sorts_by_a_clicked_header_in_headless_chromium(sweep, tmp_path):
     from_page = tmp_path / "site"
     _build(sweep, from_page)
-    driver = _browser(tmp_path / "chromium-profile")
+    driver = headless_chromium(tmp_path / "chromium-profile")
     try:
         from selenium.webdriver.common.by import By
 
