@@ -24,7 +24,8 @@ def finished(tmp_path_factory, data_dir):
     """A run finished through launch.py, as a user leaves it."""
     out = tmp_path_factory.mktemp("finished") / "run"
     assert_ok(launch(*RUN, f"hydra.run.dir={out}", cwd=out.parent, data_dir=data_dir))
-    assert (out / ".hydra" / "overrides.yaml").read_text().split() == ["-", "debug=smoke", "-", "loss=mc", "-", "epochs=1"]
+    overrides = (out / ".hydra" / "overrides.yaml").read_text().split()
+    assert overrides == ["-", "debug=smoke", "-", "loss=mc", "-", "epochs=1"]
     return out
 
 
@@ -53,7 +54,8 @@ def test_another_override_on_a_finished_run_is_refused_and_leaves_its_hydra_reco
     before = _snapshot(copy)
     proc = launch(*RUN, "physics.acceleration=8", f"hydra.run.dir={copy}", cwd=tmp_path, data_dir=data_dir)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith(f"ssibench: error: {copy / 'results.json'} was made with another config")
+    refusal = proc.stderr.strip().splitlines()[-1]
+    assert refusal.startswith(f"ssibench: error: {copy / 'results.json'} was made with another config")
     _assert_untouched(copy, before)  # .hydra/config.yaml still says acceleration 6
 
 

@@ -115,7 +115,8 @@ def losses_index(choices: list[str]) -> str:
 
 
 def config_groups_page() -> str:
-    lines = [_title("Config groups"), "Each folder of ``conf/`` is a group; each YAML in it a choice (``group=choice``).\n"]
+    intro = "Each folder of ``conf/`` is a group, each YAML in it a choice (``group=choice``).\n"
+    lines = [_title("Config groups"), intro]
     for group in sorted(p for p in CONF.iterdir() if p.is_dir()):
         choices = sorted(p.stem for p in group.rglob("*.yaml"))
         lines.append(f"``{group.name}``\n   {', '.join(f'``{c}``' for c in choices)}\n")
@@ -123,10 +124,9 @@ def config_groups_page() -> str:
 
 
 def cli_page() -> str:
-    import argparse
     import contextlib
-    import io
     import importlib
+    import io
 
     from ssibench.cli.commands import COMMANDS
 
@@ -135,8 +135,8 @@ def cli_page() -> str:
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
             importlib.import_module(module).main(["--help"])
-        lines += [_title(f"ssibench {name}", "-"), f"{summary}.\n", "::\n", *[f"   {line}" for line in out.getvalue().splitlines()], ""]
-    del argparse
+        usage = [f"   {line}" for line in out.getvalue().splitlines()]
+        lines += [_title(f"ssibench {name}", "-"), f"{summary}.\n", "::\n", *usage, ""]
     return "\n".join(lines)
 
 
