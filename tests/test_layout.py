@@ -34,6 +34,10 @@ def test_the_layout_is_read_from_its_block_only():
     assert _layout_entries(page) == {"ssibench/a.py", "ssibench/b"}
 
 
+def test_the_readme_points_to_the_layout_page():
+    assert "(docs/layout.rst)" in (ROOT / "README.md").read_text()
+
+
 def test_at_most_four_modules_at_the_top():
     top = [p.name for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__")]
     assert "run.py" in top and len(top) <= 4, top

@@ -1,13 +1,15 @@
-"""Every PSNR/SSIM the README quotes, from one scripted run of the current code.
+"""Every PSNR/SSIM the README and the documentation site quote, from one scripted run of the current code.
 
-    ssibench readme-results --run [--seeds 0] [--jobs 2]   # the sweep, then the README
-    ssibench readme-results --sweep multirun/<date>/<time>  # the README from a finished sweep
+    ssibench readme-results --run [--seeds 0] [--jobs 2]   # the sweep, then the README and the docs page
+    ssibench readme-results --sweep multirun/<date>/<time>  # the same from a finished sweep
 
 ``--run`` runs the leaderboard grid at the default scale (``+sweep=leaderboard`` on the embedded
 MNI152 data, through ``launch.py`` with joblib) and times it; then, from that sweep's results only,
-the README's section "Leaderboard on the embedded data" (its four tables, the PSNR and reconstruction
-figures, the commands, the machine, the wall time) and the default-scale table are rewritten between
-their markers. Nothing else of the README changes; a section whose markers are missing is an error.
+the sections between their markers are rewritten: in ``docs/default_scale.rst`` the section
+"Leaderboard on the embedded data" (its four tables, the PSNR and reconstruction figures, the
+commands, the machine, the wall time) and the default-scale table, as reST; in the README the
+headline table (scenario ``mri``) with its figure, as Markdown. Nothing else of either file changes;
+a section whose markers are missing is an error, and then neither file is written.
 The same sweep's runs (results.json, metrics.csv) replace those shipped with the package
 (:mod:`ssibench.leaderboard.shipped`), which ``ssibench leaderboard <run> --against embedded``
 ranks a new run among; a run made before results recorded a test signature ships with the one of its
@@ -20,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -42,9 +45,12 @@ from ssibench.training.cost_meter import device_model
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-FIGURES = ROOT / "docs" / "embedded"  # the README's figures, committed
+PAGE = ROOT / "docs" / "default_scale.rst"  # the site's page of the default scale and its full leaderboard
+FIGURES = ROOT / "docs" / "embedded"  # the figures of the page and the README, committed
 SWEEP_RECORD = "readme_results.json"  # what --run records beside the sweep: command, machine, wall time
-SECTIONS = ("embedded-leaderboard", "default-scale")
+HEADLINE = "mri"  # the scenario whose table the README shows
+README_SECTIONS = ("headline",)  # Markdown, between <!-- readme_results:NAME --> and <!-- /readme_results:NAME -->
+PAGE_SECTIONS = ("embedded-leaderboard", "default-scale")  # reST, between comments .. readme_results:NAME, .. /...
 
 
 def sweep_command(seeds: str, jobs: int, sweep_dir: Path) -> list[str]:
@@ -76,37 +82,69 @@ def run_sweep(seeds: str, jobs: int, sweep_dir: Path) -> dict:
     return record
 
 
-def embedded_section(sweep_dir: Path, record: dict, figures_dir: Path = FIGURES) -> str:
-    """The section's text; its figures are copied into ``figures_dir`` (``docs/embedded`` beside the README)."""
+def _figure_path(path: Path, beside: Path) -> str:
+    """``path`` relative to the folder of the file ``beside`` that shows it, with forward slashes."""
+    return Path(os.path.relpath(path, beside.parent)).as_posix()
+
+
+def _measured(record: dict, results: list[dict]) -> str:
+    """Two Markdown lines: the command, the machine and the wall time of the sweep."""
+    epochs = ", ".join(str(n) for n in sorted({r["epochs"] for r in results}))
+    seeds = sorted({r["seed"] for r in results})
+    seeds = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)}"
+    minutes = record["wall_seconds"] / 60
+    return "\n".join([
+        f"Measured with `{record['command']}` (then `ssibench readme-results --sweep <that folder>`)",
+        (
+            f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
+            f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all."
+        ),
+    ])
+
+
+def _leaderboard(sweep_dir: Path, figures_dir: Path) -> tuple[list[dict], list, dict[str, list[Path]]]:
+    """The sweep's results, its tables, and its PSNR and reconstruction figures per scenario, copied
+    into ``figures_dir``."""
     runs = collect_runs([sweep_dir])
     results = [r for _, r in runs]
     tables = build_tables(results, folders=[folder for folder, _ in runs])
     figures = write_figures(tables, runs, sweep_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
-    shown = []
+    shown: dict[str, list[Path]] = {}
     for scenario in sorted(figures):
         for path in figures[scenario]:
             if path.name.startswith(("psnr_", "reconstructions_")):
                 shutil.copyfile(path, figures_dir / path.name)
-                shown.append(f"![{path.stem}](docs/embedded/{path.name})")
-    epochs = ", ".join(str(n) for n in sorted({r["epochs"] for r in results}))
-    seeds = sorted({r["seed"] for r in results})
-    seeds = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)}"
-    minutes = record["wall_seconds"] / 60
+                shown.setdefault(scenario, []).append(figures_dir / path.name)
+    return results, tables, shown
+
+
+def embedded_section(record: dict, results: list[dict], tables: list, shown: dict[str, list[Path]], page: Path) -> str:
+    """The page's section in reST: every scenario's table and figures (``shown``, drawn by :func:`_leaderboard`)."""
     tables_md = to_markdown(tables).split("\n", 2)[2]  # without its "# Leaderboard" title
-    return "\n".join(
-        [
-            f"Measured with `{record['command']}` (then `ssibench readme-results --sweep <that folder>`)",
-            (
-                f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
-                f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all."
-            ),
-            "",
-            tables_md.replace("\n## ", "\n### ").lstrip().replace("## ", "### ", 1),
-            *shown,
-            "",
-        ]
-    )
+    images = [
+        f".. image:: {_figure_path(path, page)}\n   :alt: {path.stem}\n"
+        for scenario in sorted(shown) for path in shown[scenario]
+    ]  # fmt: skip
+    return "\n".join([markdown_to_rst(f"{_measured(record, results)}\n\n{tables_md}"), *images])
+
+
+def headline_section(
+    record: dict, results: list[dict], tables: list, shown: dict[str, list[Path]], readme: Path
+) -> str:
+    """The README's section in Markdown: the table of scenario ``HEADLINE`` (its notes stay on the page)
+    and its PSNR figure."""
+    headline = [table for table in tables if table.scenario == HEADLINE]
+    if not headline:
+        raise SystemExit(f"readme_results: the sweep has no scenario {HEADLINE}, the README's headline table")
+    table_md, found, _ = to_markdown(headline).split("\n", 2)[2].partition("\nMean ± std over seeds")
+    if not found:
+        raise SystemExit("readme_results: the leaderboard's Markdown has no notes after its tables")
+    figures = [f"![{path.stem}]({_figure_path(path, readme)})" for path in shown.get(HEADLINE, [])]
+    return "\n".join([
+        _measured(record, results), "", table_md.replace("## ", "### ", 1).strip(), "",
+        *[figure for figure in figures if figure.startswith("![psnr_")], "",
+    ])
 
 
 def default_scale_section(sweep_dir: Path) -> str:
@@ -157,13 +195,97 @@ def missing_test_signatures(sweep_dir: Path) -> dict[str, dict]:
     return signatures
 
 
-def replace_section(text: str, name: str, body: str) -> str:
-    begin, end = f"<!-- readme_results:{name} -->", f"<!-- /readme_results:{name} -->"
-    if text.count(begin) != 1 or text.count(end) != 1:
-        raise SystemExit(f"readme_results: README.md needs one {begin} ... {end} pair around the {name} section")
+_MARKDOWN_ESCAPES = {"\\\\": "\\", "\\|": "|", "&lt;": "<", "&gt;": ">", "&amp;": "&"}  # as markdown.escape writes them
+
+
+def rst_text(text: str) -> str:
+    """Plain text (Markdown's escapes undone) as reST that shows it as it is: no markup, no list."""
+    text = re.sub(r"\\\\|\\\||&lt;|&gt;|&amp;", lambda m: _MARKDOWN_ESCAPES[m.group()], text)
+    text = re.sub(r"([\\*`|]|_(?!\w))", r"\\\1", text)
+    text = re.sub(r"::$", r":\\:", text)  # not the start of a literal block
+    starts_markup = re.match(r"([-*+]|\.\.|\(?(\d+|#|[a-zA-Z]|[ivxlcdmIVXLCDM]+)[.)])(\s|$)", text)  # a list, a comment
+    return "\\" + text if starts_markup else text
+
+
+def rst_inline(markdown: str) -> str:
+    """One line of the leaderboard's Markdown (text, ``code`` spans) as reST."""
+    parts, pos = [], 0
+    for span in re.finditer(r"(`+) ?(.+?) ?\1(?!`)", markdown):
+        parts.append(rst_text(markdown[pos : span.start()]))
+        code = span.group(2)
+        parts.append(f":literal:`{rst_text(code)}`" if "`" in code else f"``{code}``")
+        pos = span.end()
+    return "".join([*parts, rst_text(markdown[pos:])])
+
+
+def _rst_table(rows: list[str]) -> list[str]:
+    """A Markdown table (header, rule, rows) as a reST list-table."""
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for number, row in enumerate(rows):
+        if number == 1:
+            continue  # the |---| rule
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip())[1:-1]]
+        for column, cell in enumerate(cells):
+            lines.append(("   * -" if column == 0 else "     -") + (f" {rst_inline(cell)}" if cell else ""))
+    return [*lines, ""]
+
+
+def markdown_to_rst(markdown: str, heading: str = "~") -> str:
+    """The leaderboard's Markdown as reST: ``##``/``###`` headings (underlined by ``heading``), tables,
+    ``- `` lists, and paragraphs of consecutive lines, as GitHub renders them."""
+    lines, out = markdown.splitlines(), []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            rows = []
+            while i < len(lines) and lines[i].startswith("|"):
+                rows.append(lines[i])
+                i += 1
+            out += ["", *_rst_table(rows)]
+            continue
+        if line.startswith("#"):
+            title = rst_inline(line.lstrip("#").strip())
+            out += ["", title, heading * len(title), ""]
+        elif line.startswith("- "):
+            if out and out[-1] and not out[-1].startswith("- "):
+                out.append("")
+            out.append(f"- {rst_inline(line[2:])}")
+        elif line.strip():
+            if out and out[-1].startswith("- "):
+                out.append("")
+            out.append(rst_inline(line))
+        else:
+            out.append("")
+        i += 1
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out).strip("\n")) + "\n"
+
+
+def _markers(path: Path, name: str) -> tuple[str, str]:
+    if path.suffix == ".rst":  # reST comments: invisible on the page
+        return f".. readme_results:{name}\n", f".. /readme_results:{name}"
+    return f"<!-- readme_results:{name} -->", f"<!-- /readme_results:{name} -->"
+
+
+def check_markers(path: Path, names: tuple[str, ...]) -> str:
+    """``path``'s text, once each of ``names`` has its pair of markers there."""
+    text = path.read_text()
+    for name in names:
+        begin, end = _markers(path, name)
+        if text.count(begin) != 1 or text.count(end) != 1:
+            raise SystemExit(
+                f"readme_results: {path.name} needs one {begin.strip()} ... {end} pair around the {name} section"
+            )
+    return text
+
+
+def replace_section(text: str, name: str, body: str, path: Path = README) -> str:
+    """``text`` (of ``path``) with ``body`` between the markers of section ``name``."""
+    begin, end = _markers(path, name)
     head, rest = text.split(begin)
     _, tail = rest.split(end)
-    return f"{head}{begin}\n{body}{end}{tail}"
+    separator = "\n" if path.suffix == ".rst" else ""  # a blank line after the body: the end marker is a comment
+    return f"{head}{begin}\n{body}{separator}{end}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,22 +304,28 @@ def main(argv: list[str] | None = None) -> int:
         if not (sweep_dir / SWEEP_RECORD).is_file():
             raise SystemExit(f"readme_results: {sweep_dir} has no {SWEEP_RECORD}: make the sweep with --run")
         record = json.loads((sweep_dir / SWEEP_RECORD).read_text())
-    regenerate(sweep_dir, record, README, FIGURES, EMBEDDED)
+    regenerate(sweep_dir, record, README, PAGE, FIGURES, EMBEDDED)
     return 0
 
 
-def regenerate(sweep_dir: Path, record: dict, readme: Path, figures_dir: Path, shipped: Path) -> None:
-    """Rewrite ``readme``'s sections (figures into ``figures_dir``) and replace the shipped runs in
-    ``shipped`` with the sweep's; the README is checked for its markers, and runs without a test
-    signature are signed, before anything is written."""
+def regenerate(sweep_dir: Path, record: dict, readme: Path, page: Path, figures_dir: Path, shipped: Path) -> None:
+    """Rewrite the sections of ``readme`` and ``page`` (figures into ``figures_dir``) and replace the
+    shipped runs in ``shipped`` with the sweep's; both files are checked for their markers, and runs
+    without a test signature are signed, before anything is written."""
+    readme_text, page_text = check_markers(readme, README_SECTIONS), check_markers(page, PAGE_SECTIONS)
     signatures = missing_test_signatures(sweep_dir)
-    text = readme.read_text()
-    text = replace_section(text, "embedded-leaderboard", embedded_section(sweep_dir, record, figures_dir))
-    text = replace_section(text, "default-scale", default_scale_section(sweep_dir))
+    results, tables, shown = _leaderboard(sweep_dir, figures_dir)
+    headline = headline_section(record, results, tables, shown, readme)
+    readme_text = replace_section(readme_text, "headline", headline, readme)
+    embedded = embedded_section(record, results, tables, shown, page)
+    page_text = replace_section(page_text, "embedded-leaderboard", embedded, page)
+    page_text = replace_section(page_text, "default-scale", markdown_to_rst(default_scale_section(sweep_dir)), page)
     size = ship(sweep_dir, record, shipped, signatures)
-    with atomic_path(readme) as tmp:
-        tmp.write_text(text)
-    print(f"{readme.name}: the embedded leaderboard and the default-scale table from {sweep_dir}")
+    for path, text in ((page, page_text), (readme, readme_text)):
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+    print(f"{page.name}: the embedded leaderboard and the default-scale table from {sweep_dir}")
+    print(f"{readme.name}: its headline table (scenario {HEADLINE}) from the same sweep")
     print(f"{shipped}: its runs, shipped for `ssibench leaderboard <run> --against embedded` ({size} bytes)")
 
 

@@ -22,7 +22,10 @@ from ssibench.tools import readme_results
 
 SMOKE = ("debug=smoke", "epochs=2", "trainer.device=cpu")  # two evaluated epochs: a stability to compute
 README = "# Title\n\n" + "".join(
-    f"<!-- readme_results:{s} -->\nold\n<!-- /readme_results:{s} -->\n" for s in readme_results.SECTIONS
+    f"<!-- readme_results:{s} -->\nold\n<!-- /readme_results:{s} -->\n" for s in readme_results.README_SECTIONS
+)
+PAGE = "Title\n=====\n\n" + "".join(
+    f".. readme_results:{s}\n\nold\n\n.. /readme_results:{s}\n\n" for s in readme_results.PAGE_SECTIONS
 )
 
 
@@ -44,10 +47,11 @@ def runs(tmp_path_factory, data_dir):
     package = root / "package" / "embedded"
     package.mkdir(parents=True)
     (package / "stale.txt").write_text("an earlier set")
-    readme = root / "README.md"
+    readme, page = root / "README.md", root / "default_scale.rst"
     readme.write_text(README)
-    readme_results.regenerate(embedded, record, readme, root / "docs", package)
-    return {"root": root, "embedded": embedded, "mine": mine, "package": package, "readme": readme}
+    page.write_text(PAGE)
+    readme_results.regenerate(embedded, record, readme, page, root / "docs", package)
+    return {"root": root, "embedded": embedded, "mine": mine, "package": package, "readme": readme, "page": page}
 
 
 @pytest.fixture
@@ -72,7 +76,7 @@ def test_readme_results_ships_each_run_with_its_curves_and_a_manifest(runs):
         assert (package / name / "results.json").read_bytes() == RunDir(source).results.read_bytes()
         assert (package / name / "metrics.csv").is_file() == (name != "zero_filled_mri_seed0")  # trained runs' curves
         assert (package / name / "reconstruction.pt").read_bytes() == RunDir(source).reconstruction.read_bytes()
-    assert "### Scenario `mri`" in runs["readme"].read_text()
+    assert "### Scenario `mri`" in runs["readme"].read_text() and "Scenario ``mri``" in runs["page"].read_text()
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
     assert size < 70_000, size  # ~20 kB per run at the smoke scale
 
@@ -170,9 +174,10 @@ def test_readme_results_signs_the_runs_of_a_sweep_made_before_results_recorded_s
         results.pop("test_signature")
         results_io.write(path, results)
     record = json.loads((old / readme_results.SWEEP_RECORD).read_text())
-    readme = tmp_path / "README.md"
+    readme, page = tmp_path / "README.md", tmp_path / "default_scale.rst"
     readme.write_text(README)
-    readme_results.regenerate(old, record, readme, tmp_path / "docs", tmp_path / "package")
+    page.write_text(PAGE)
+    readme_results.regenerate(old, record, readme, page, tmp_path / "docs", tmp_path / "package")
     for name in json.loads((tmp_path / "package" / shipped.MANIFEST).read_text())["runs"]:
         (source,) = runs["embedded"].glob(f"*_{name}_*")
         signed = results_io.read(tmp_path / "package" / name / "results.json")
@@ -181,30 +186,39 @@ def test_readme_results_signs_the_runs_of_a_sweep_made_before_results_recorded_s
     (tampered,) = old.glob("*_mc_mri_*")
     results_io.write(RunDir(tampered).results, results_io.read(RunDir(tampered).results) | {"test_set": "0" * 64})
     readme.write_text(README)
+    page.write_text(PAGE)
     with pytest.raises(SystemExit, match="simulated again here, is not the one it was scored on"):
-        readme_results.regenerate(old, record, readme, tmp_path / "docs-2", tmp_path / "package-2")
-    assert readme.read_text() == README and not (tmp_path / "package-2").exists() and not (tmp_path / "docs-2").exists()
+        readme_results.regenerate(old, record, readme, page, tmp_path / "docs-2", tmp_path / "package-2")
+    assert readme.read_text() == README and page.read_text() == PAGE
+    assert not (tmp_path / "package-2").exists() and not (tmp_path / "docs-2").exists()
 
     shutil.rmtree(RunDir(tampered).path / ".hydra")  # nothing to simulate it again from
     with pytest.raises(SystemExit, match="has no overrides.yaml to simulate its test set again from"):
-        readme_results.regenerate(old, record, readme, tmp_path / "docs-2", tmp_path / "package-2")
+        readme_results.regenerate(old, record, readme, page, tmp_path / "docs-2", tmp_path / "package-2")
 
 
 def test_the_package_ships_the_readme_leaderboard_runs():
-    """The runs in ssibench/leaderboard/embedded are the sweep the README's tables were built from:
-    one test set per scenario, and each shipped score is the README's, row for row."""
+    """The runs in ssibench/leaderboard/embedded are the sweep the tables of the site's default-scale
+    page and the README's headline table were built from: one test set per scenario, and each shipped
+    score is the page's, row for row, and the README's in its scenario."""
     manifest = json.loads((shipped.EMBEDDED / shipped.MANIFEST).read_text())
     runs = shipped.load("embedded")
     assert sorted(folder.name for folder, _ in runs) == manifest["runs"]
-    readme = readme_results.README.read_text()
-    assert f"{manifest['machine']}, Python {manifest['python']}, torch {manifest['torch']}, {manifest['date']}" in readme
+    page, readme = readme_results.PAGE.read_text(), readme_results.README.read_text()
+    measured = f"{manifest['machine']}, Python {manifest['python']}, torch {manifest['torch']}, {manifest['date']}"
+    assert measured in page and measured in readme
+    headline = readme.split("<!-- readme_results:headline -->")[1].split("Not ranked")[0]
+    assert f"### Scenario `{readme_results.HEADLINE}`" in headline
     for physics in ("mri", "noisy", "single", "multicoil"):
         scored = [r for _, r in runs if r["physics"] == physics and r["status"] == "ok"]
         assert len({r["test_set"] for r in scored}) == 1, physics
         assert all(r["test_signature"] == scored[0]["test_signature"] for r in scored), physics
-        table = readme.split(f"### Scenario `{physics}`")[1].split("Not ranked")[0]
+        table = page.split(f"Scenario ``{physics}``")[1].split("Not ranked")[0]
         for results in scored:
-            assert f"| {results['label']} | {results['metrics']['PSNR']['mean']:.2f} |" in table, (physics, results["label"])
+            label, psnr = results["label"], f"{results['metrics']['PSNR']['mean']:.2f}"
+            assert f"     - {readme_results.rst_text(label)}\n     - {psnr}\n" in table, (physics, label)
+            if physics == readme_results.HEADLINE:
+                assert f"| {label} | {psnr} |" in headline, label
 
 
 def test_an_installation_without_shipped_runs_says_so(runs, monkeypatch, capsys, tmp_path):

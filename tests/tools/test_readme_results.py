@@ -1,28 +1,33 @@
-"""The README's measured numbers are rewritten from one sweep, between their markers, and nowhere else."""
+"""The measured numbers of the README (its headline table) and of the site's page of the default
+scale (every scenario's table, the default-scale table) are rewritten from one sweep, between their
+markers, and nowhere else; the page's reST shows the runs' text as it is."""
 
 from __future__ import annotations
 
 import json
 
+import docutils.core
+import docutils.nodes
 import numpy as np
 import pytest
 from conftest import trainer_for  # noqa: F401  (conftest first: it registers the schemas)
 
+from ssibench.leaderboard.markdown import escape
 from ssibench.results import schema as results_io
 from ssibench.tools import readme_results
 
 
-def _write(folder, loss, kind, physics, psnr, seed=0):
+def _write(folder, loss, kind, physics, psnr, seed=0, label=None):
     psnr = np.full(6, psnr) + np.linspace(0, 0.5, 6)
     results = {
-        "loss": loss, "label": loss.upper(), "kind": kind, "physics": physics, "dataset": "mni152", "seed": seed,
-        "epochs": 20, "status": "ok", "reason": None,
+        "loss": loss, "label": label or loss.upper(), "kind": kind, "physics": physics, "dataset": "mni152",
+        "seed": seed, "epochs": 20, "status": "ok", "reason": None,
         "metrics": {"PSNR": {"mean": float(psnr.mean()), "std": float(psnr.std())}, "SSIM": {"mean": 0.5, "std": 0.1}},
         "zero_filled": {"PSNR": {"mean": 19.0, "std": 1.0}, "SSIM": {"mean": 0.4, "std": 0.1}},
         "per_image": {"PSNR": psnr.tolist(), "SSIM": [0.5] * 6}, "n_test": 6, "train_seconds": 60.0,
         "eval_seconds": 1.0, "device": "cpu", "versions": {"ssibench": "0", "deepinv": "0", "torch": "0"},
-        "cost": {"device": "CPU", "device_type": "cpu", "train_seconds": 60.0, "steps": 540 if kind != "no-learning" else 0,
-                 "seconds_per_step": 0.11, "peak_memory_mb": 900.0},
+        "cost": {"device": "CPU", "device_type": "cpu", "train_seconds": 60.0,
+                 "steps": 540 if kind != "no-learning" else 0, "seconds_per_step": 0.11, "peak_memory_mb": 900.0},
         "test_set": f"{physics}-{seed}",
         "test_signature": {"y": {"shape": [6, 2, 8, 8], "norm": 1.0, "projections": [0.5] * 8}},
     }  # fmt: skip
@@ -31,8 +36,16 @@ def _write(folder, loss, kind, physics, psnr, seed=0):
     results_io.write(path / "results.json", results)
 
 
+def _sections(names, rst: bool) -> str:
+    """Each section between its markers: HTML comments in the README, reST comments on the page."""
+    begin, end = ("<!-- readme_results:{} -->", "<!-- /readme_results:{} -->")
+    if rst:
+        begin, end = ".. readme_results:{}\n", ".. /readme_results:{}"
+    return "".join(f"{begin.format(n)}\nold {n}\n\n{end.format(n)}\n\n" for n in names)
+
+
 @pytest.fixture
-def readme(tmp_path, monkeypatch):
+def files(tmp_path, monkeypatch):
     sweep = tmp_path / "sweep"
     for physics in ("mri", "noisy"):
         _write(sweep, "zero_filled", "no-learning", physics, 19.0)
@@ -41,31 +54,75 @@ def readme(tmp_path, monkeypatch):
     record = {"command": "python launch.py -m +sweep=leaderboard seed=0", "wall_seconds": 3600.0, "exit_code": 0,
               "machine": "a CPU", "python": "3.11", "torch": "2", "date": "2026-11-28"}  # fmt: skip
     (sweep / readme_results.SWEEP_RECORD).write_text(json.dumps(record))
-    path = tmp_path / "README.md"
-    sections = "".join(f"<!-- readme_results:{s} -->\nold {s}\n<!-- /readme_results:{s} -->\n" for s in readme_results.SECTIONS)
-    path.write_text(f"# Title\n\nkept before\n\n{sections}\nkept after\n")
-    monkeypatch.setattr(readme_results, "README", path)
+    readme, page = tmp_path / "README.md", tmp_path / "docs" / "default_scale.rst"
+    page.parent.mkdir()
+    readme.write_text(f"# Title\n\nkept before\n\n{_sections(readme_results.README_SECTIONS, rst=False)}kept after\n")
+    page.write_text(f"Title\n=====\n\nkept before\n\n{_sections(readme_results.PAGE_SECTIONS, rst=True)}kept after\n")
+    monkeypatch.setattr(readme_results, "README", readme)
+    monkeypatch.setattr(readme_results, "PAGE", page)
     monkeypatch.setattr(readme_results, "FIGURES", tmp_path / "docs" / "embedded")
     monkeypatch.setattr(readme_results, "EMBEDDED", tmp_path / "shipped")  # never the package's own
-    return path, sweep
+    return readme, page, sweep
 
 
-def test_the_sections_are_rewritten_from_the_sweep_and_nothing_else(readme):
-    path, sweep = readme
+def _doctree(text: str):
+    """The page as docutils parses it, with every problem it reports (warnings and up)."""
+    tree = docutils.core.publish_doctree(text, settings_overrides={"report_level": 5, "halt_level": 5})
+    problems = [m.astext() for m in tree.findall(docutils.nodes.system_message) if m["level"] >= 2]
+    return tree, problems
+
+
+def test_the_sections_are_rewritten_from_the_sweep_and_nothing_else(files):
+    readme, page, sweep = files
     assert readme_results.main(["--sweep", str(sweep)]) == 0
-    text = path.read_text()
+
+    text = readme.read_text()  # the headline: scenario mri, its PSNR figure, no notes
     assert text.startswith("# Title\n\nkept before\n") and text.rstrip().endswith("kept after")
+    assert "old headline" not in text and "20 epochs, seed 0, 60 minutes wall time in all" in text
+    assert "### Scenario `mri` (mni152)" in text and "Scenario `noisy`" not in text
+    assert "| 3 | SUP | 26.25 | 0.5000 | 1 |" in text and "Mean ± std over seeds" not in text
+    assert "![psnr_mri](docs/embedded/psnr_mri.png)" in text and "reconstructions_" not in text
+
+    text = page.read_text()  # every scenario, the notes, every figure, the default-scale table
+    assert text.startswith("Title\n=====\n\nkept before\n") and text.rstrip().endswith("kept after")
     assert "old embedded-leaderboard" not in text and "old default-scale" not in text
-    assert "### Scenario `mri`" in text and "### Scenario `noisy`" in text and "20 epochs, seed 0, 60 minutes wall time in all" in text
-    assert "| `python launch.py loss=sup` | 26.25 ± 0.2 | 0.500 ± 0.10 | 20 epochs, 60 s, 540 steps |" in text
-    assert "| `python launch.py loss=zero_filled` | 19.25 ± 0.2 | 0.500 ± 0.10 | none |" in text
-    assert (path.parent / "docs" / "embedded" / "psnr_mri.png").is_file() and "docs/embedded/psnr_mri.png" in text
+    assert "Scenario ``mri`` (mni152)\n~~~~~~~~~~~~~~~~~~~~~~~~~\n" in text and "Scenario ``noisy`` (mni152)\n" in text
+    assert "20 epochs, seed 0, 60 minutes wall time in all" in text and "Mean ± std over seeds" in text
+    for command, *cells in (("python launch.py loss=sup", "26.25 ± 0.2", "0.500 ± 0.10", "20 epochs, 60 s, 540 steps"),
+                           ("python launch.py loss=zero_filled", "19.25 ± 0.2", "0.500 ± 0.10", "none")):  # fmt: skip
+        assert f"   * - ``{command}``\n" + "".join(f"     - {cell}\n" for cell in cells) in text
+    assert ".. image:: embedded/psnr_mri.png\n" in text and ".. image:: embedded/psnr_noisy.png\n" in text
+    assert (page.parent / "embedded" / "psnr_mri.png").is_file()
+    tree, problems = _doctree(text)
+    assert not problems, problems
+    comments = {c.astext() for c in tree.findall(docutils.nodes.comment)}  # the markers: not shown on the page
+    assert comments == {f"{end}readme_results:{n}" for n in readme_results.PAGE_SECTIONS for end in ("", "/")}
+
+    before = readme.read_text(), page.read_text()
+    assert readme_results.main(["--sweep", str(sweep)]) == 0  # again: the same text
+    assert (readme.read_text(), page.read_text()) == before
 
 
-def test_a_readme_without_the_markers_is_left_alone(readme):
-    path, sweep = readme
+def test_text_from_the_runs_shows_on_the_page_as_it_is(files):
+    readme, page, sweep = files
+    label = "1. *My* loss | x_ <y> \\ z::"  # a list, emphasis, a cell, a link, a literal block
+    _write(sweep, "mine", "self-supervised", "mri", 20.0, label=label)
+    assert readme_results.main(["--sweep", str(sweep)]) == 0
+    tree, problems = _doctree(page.read_text())
+    assert not problems, problems
+    rows = [row for row in tree.findall(docutils.nodes.row) if len(row.children) > 2]
+    assert label in [row.children[1].astext() for row in rows]
+    assert f"| {escape(label)} | 20.25 |" in readme.read_text()  # the leaderboard's Markdown, as it escapes it
+
+
+@pytest.mark.parametrize("which", ["README", "PAGE"])
+def test_files_without_the_markers_are_left_alone(files, which):
+    readme, page, sweep = files
+    path = getattr(readme_results, which)
     path.write_text("# Title\n")
-    with pytest.raises(SystemExit, match="needs one <!-- readme_results:embedded-leaderboard -->"):
+    before = readme.read_text(), page.read_text()
+    name = "headline" if which == "README" else "embedded-leaderboard"
+    with pytest.raises(SystemExit, match=f"{path.name} needs one (<!-- |\\.\\. )readme_results:{name}"):
         readme_results.main(["--sweep", str(sweep)])
-    assert path.read_text() == "# Title\n"
-    assert not (path.parent / "shipped").exists()  # nor the shipped runs
+    assert (readme.read_text(), page.read_text()) == before  # neither file
+    assert not (path.parent / "shipped").exists() and not (page.parent / "embedded").exists()  # nor the runs, figures
