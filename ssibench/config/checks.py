@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from ssibench.config import tuning
 from ssibench.errors import InputError
 
 
@@ -34,6 +35,7 @@ def check_config(cfg: DictConfig) -> None:
     if physics.get("coils") is not None and not (_is_int(physics.coils) and physics.coils >= 1):
         raise InputError(f"physics.coils must be an integer >= 1, got {physics.coils!r}")
     _check_device(str(cfg.trainer.device))
+    tuning.check(cfg)  # the search spaces and the trial (applied before: RunContext.from_hydra)
     check_writable(Path(cfg.paths.data_dir))
 
 

@@ -12,6 +12,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from ssibench.config import schema as config_schema
+from ssibench.config import tuning
 from ssibench.data import default_data_dir
 from ssibench.data.measurement_cache import without_devices
 from ssibench.errors import InputError
@@ -27,6 +28,9 @@ _NOT_IDENTIFYING = {
     *("trainer.device", "trainer.jobs_per_gpu", "trainer.num_workers", "trainer.show_progress_bar"),
     *("trainer.ckp_interval", "trainer.eval_interval", "trainer.pin_memory", "trainer.persistent_workers"),
     *("trainer.worker_start_method", "trainer.resident_data"),
+    # Tuning (ssibench/config/tuning.py): the search spaces and the number of trials do not change what a
+    # trial computes; its index (tune.trial) and the values it sets (at their keys and in tune.values) do.
+    *("loss.search_space", "tune.space", "tune.trials"),
 }
 
 
@@ -118,6 +122,8 @@ class RunContext:
 
     @classmethod
     def from_hydra(cls, cfg: DictConfig) -> RunContext:
+        """The context of the run of ``cfg``. A trial of ``+tune`` first gets its values set in ``cfg``
+        (:func:`ssibench.config.tuning.apply_trial`), so that its identity, folder record and results hold them."""
         hydra = HydraConfig.get() if HydraConfig.initialized() else None
         known = dict(hydra.runtime.choices) if hydra is not None else {}
         choices = {}
@@ -126,6 +132,10 @@ class RunContext:
             fallback = "none" if node is None else str(node.get("_target_") or node.get("label") or "custom")
             choices[group] = known.get(group) or fallback
         sweep = hydra is not None and hydra.mode == RunMode.MULTIRUN
+        try:
+            tuning.apply_trial(cfg)  # before the identity is taken: a trial's values are part of what it is
+        except InputError:
+            pass  # a bad trial or search space: the run's first check (check_config) says so in one line
         return cls(
             choices=choices,
             sweep=sweep,

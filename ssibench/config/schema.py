@@ -1,4 +1,4 @@
-"""Schemas of the loss, physics and trainer config groups: Hydra structured configs.
+"""Schemas of the loss, physics, trainer and tune config groups: Hydra structured configs.
 
 Each YAML of these groups lists its group's schema first in its defaults list
 (``- /schema/loss@_here_``; a YAML that extends another inherits it), so a key the schema lacks or a value of the wrong type fails when
@@ -46,6 +46,17 @@ class PhysicsSchema:
 
 
 @dataclass
+class SearchDimension:
+    """One hyper-parameter of a search space (:mod:`ssibench.config.tuning`, which checks it): ``scale`` log
+    or linear between ``low`` and ``high``, or one of ``choices``."""
+
+    scale: Optional[str] = None  # log | linear (a str, so that a wrong one gets tuning's one-line message)
+    low: Optional[float] = None
+    high: Optional[float] = None
+    choices: Optional[list[Any]] = None
+
+
+@dataclass
 class LossSchema:
     """A loss (``loss=``): its terms, what it needs, and the discriminator of an adversarial loss."""
 
@@ -61,6 +72,19 @@ class LossSchema:
     weighted_split: Any = None
     weighted_splitting: Any = None
     equivariance: Any = None
+    # Its own hyper-parameters searched by +tune=quasirandom (ssibench/config/tuning.py), by config path from
+    # the root (loss.splitting.mask_generator.split_ratio); the learning rate is every loss's (tune.space).
+    search_space: dict[str, SearchDimension] = field(default_factory=dict)
+
+
+@dataclass
+class TuneSchema:
+    """Equal-budget tuning (``+tune=quasirandom``, :mod:`ssibench.config.tuning`): trial ``trial`` of ``trials``."""
+
+    trials: int = 1  # trials per (loss, scenario, seed): a -m sweep runs trial 0 .. trials-1
+    trial: int = 0  # 0: the loss's defaults; k > 0: point k of the quasirandom sequence
+    space: dict[str, SearchDimension] = field(default_factory=dict)  # searched for every loss that trains
+    values: dict[str, Any] = field(default_factory=dict)  # what the trial set (by the run, not by hand)
 
 
 @dataclass
@@ -83,7 +107,7 @@ class TrainerSchema:
     resident_data: Any = "auto"  # auto | bool
 
 
-SCHEMAS = {"loss": LossSchema, "physics": PhysicsSchema, "trainer": TrainerSchema}
+SCHEMAS = {"loss": LossSchema, "physics": PhysicsSchema, "trainer": TrainerSchema, "tune": TuneSchema}
 
 
 def apply(cfg: DictConfig) -> None:
@@ -118,3 +142,4 @@ def register() -> None:
     store.store(group="schema", name="physics", node=PhysicsSchema)
     store.store(group="schema", name="loss", node=LossSchema)
     store.store(group="schema", name="trainer", node=TrainerSchema)
+    store.store(group="schema", name="tune", node=TuneSchema)
