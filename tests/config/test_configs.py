@@ -31,7 +31,7 @@ def _image(cfg):
 def test_choice_composes_and_builds(group, choice, make_cfg):
     # a loss is built in a scenario that provides what it requires (noisy-only losses need σ)
     scenario = ["physics=noisy"] if group == "loss" and not runnable(choice, "mri") else []
-    append = "+" if group == "sweep" else ""  # sweep presets are not in the defaults list
+    append = "+" if group in ("sweep", "tune") else ""  # sweep and tuning presets are not in the defaults list
     cfg = make_cfg(f"{append}{group}={choice}", *scenario)
 
     if group == "dataset":
@@ -73,6 +73,8 @@ def test_choice_composes_and_builds(group, choice, make_cfg):
         assert cfg.dataset._target_.endswith("fastmri_slices") and cfg.dataset.anatomy == "brain"
     elif group == "sweep":
         assert set(cfg.hydra.sweeper.params) == {"loss", "physics"}
+    elif group == "tune":
+        assert dict(cfg.hydra.sweeper.params) == {"tune.trial": f"range(0,{cfg.tune.trials})"}
     elif group == "logger":
         wandb = cfg.logger.wandb
         assert wandb is None or {"project", "entity", "mode", "name", "group"} <= set(wandb)
