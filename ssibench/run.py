@@ -19,7 +19,8 @@ from ssibench.config.context import RunContext
 from ssibench.data.pipeline import loaders, measurements
 from ssibench.errors import InputError
 from ssibench.evaluation.reconstruction import figure_index
-from ssibench.evaluation.scoring import evaluate
+from ssibench.evaluation.scoring import evaluate, score_selection
+from ssibench.evaluation.validation import HeldOutKspace, Validation
 from ssibench.folders import RunDir
 from ssibench.parts.assembly import assemble
 from ssibench.results.code_identity import check_importable
@@ -87,12 +88,19 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
     store = CheckpointStore(run_dir.checkpoints)
     start = starting_point(cfg, store, context.identity)
     parts = assemble(cfg, data, cfg.trainer.device)
-    train_loader, test_loader = loaders(cfg, data, parts.streams)
+    batches = loaders(cfg, data, parts.streams)
+    validation = None
+    if batches.validation is not None:
+        kspace = HeldOutKspace(cfg.seed)
+        validation = Validation(batches.validation, kspace, data.validation_ground_truth, list(parts.metrics))
     wandb = wandb_setup(cfg, context, start)
-    trainer = build_trainer(cfg, parts, data.physics, train_loader, test_loader, store, start, context.identity, wandb)
+    trainer = build_trainer(
+        cfg, parts, data.physics, batches.train, batches.test, store, start, context.identity, wandb, validation
+    )
     run_dir.save_hydra_files(cfg)  # every check passed: .hydra/ says how the folder's run is made from now on
 
-    if parts.losses and cfg.epochs > 0:
+    trained = bool(parts.losses) and cfg.epochs > 0
+    if trained:
         wandb_id = start_wandb(wandb) if wandb is not None else None
         try:
             trainer.train()
@@ -102,23 +110,26 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
             record = RunRecord.diverged(header, error, last[0] if last else None, trainer.cost.cost())
             log.info(f"[ssibench] diverged: loss={header.loss} physics={header.physics}: {record.reason}")
             return record
-        write_curves(trainer, list(cfg.metrics), run_dir.curves)
+        write_curves(trainer, run_dir.curves)
     else:
         wandb_id = None
     cost = trainer.cost.cost() if trainer.cost.steps else None
     held_out = {"n_val": len(data.validation) if data.validation is not None else 0, "validation_set": data.validation_set}
+    last_epoch = cfg.epochs - 1 if trained else None
     if not data.ground_truth:
         reason = f"the test data have no ground truth: {', '.join(cfg.metrics)} not computed"
+        selection = score_selection(trainer, parts, None, store, {}, last_epoch)
         return RunRecord.ok(
             header, {}, {}, len(data.test), cost.train_seconds if cost else 0.0, 0.0, cost, None, None, reason,
-            **held_out,
+            **held_out, selection=selection,
         )
 
     start_eval = time.perf_counter()
-    per_image, zero_filled = evaluate(trainer, parts, data, test_loader, figure_slice, run_dir.reconstruction)
+    per_image, zero_filled = evaluate(trainer, parts, data, batches.test, figure_slice, run_dir.reconstruction)
+    selection = score_selection(trainer, parts, batches.test, store, per_image, last_epoch)  # after: it swaps weights
     record = RunRecord.ok(
         header, per_image, zero_filled, len(data.test), cost.train_seconds if cost else 0.0,
-        time.perf_counter() - start_eval, cost, data.test_set, data.test_signature, **held_out,
+        time.perf_counter() - start_eval, cost, data.test_set, data.test_signature, **held_out, selection=selection,
     )
     if wandb_id is not None:
         results = record.to_dict()

@@ -165,9 +165,11 @@ def test_every_trained_run_writes_its_curves(make_cfg, tmp_path):
     run(make_cfg("loss=ei", "epochs=3", "trainer.eval_interval=2"))
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert [r["epoch"] for r in rows] == ["0", "1", "2"]
-    assert {"train/MCLoss", "train/EILoss", "eval/PSNR", "eval/SSIM"} <= set(rows[0])
+    columns = ["epoch", "train/MCLoss", "train/EILoss", "val/kspace", "val/PSNR", "val/SSIM", "test/PSNR", "test/SSIM"]
+    assert list(rows[0]) == columns
     assert all(float(r["train/EILoss"]) >= 0 for r in rows)
-    assert rows[0]["eval/PSNR"] and not rows[1]["eval/PSNR"] and rows[2]["eval/PSNR"]  # epochs 0 and the last
+    for column in columns[3:]:
+        assert rows[0][column] and not rows[1][column] and rows[2][column]  # epochs 0 and the last
 
 
 def test_output_to_a_file_is_one_line_per_epoch_and_the_summary(tmp_path, data_dir):
@@ -176,7 +178,8 @@ def test_output_to_a_file_is_one_line_per_epoch_and_the_summary(tmp_path, data_d
     lines = proc.stdout.splitlines()
     epochs = [line for line in lines if line.startswith("[ssibench] epoch ")]
     assert [line.split(":")[0] for line in epochs] == [f"[ssibench] epoch {e}/3" for e in (1, 2, 3)]
-    assert all(re.search(r"loss [\d.e+-]+ \| test PSNR [\d.]+ SSIM [\d.]+ \| [\d.]+ s$", line) for line in epochs), epochs
+    scores = r"val kspace [\d.e+-]+ PSNR [\d.]+ SSIM [\d.]+ \| test PSNR [\d.]+ SSIM [\d.]+"
+    assert all(re.search(rf"loss [\d.e+-]+ \| {scores} \| [\d.]+ s$", line) for line in epochs), epochs
     assert lines[-1].startswith("[ssibench] loss=mc physics=mri seed=0: PSNR")
     assert "\r" not in proc.stdout + proc.stderr and "it/s" not in proc.stdout + proc.stderr  # no progress bars
     # the same lines, message only on the console, and kept (time-stamped) in the run folder's job log

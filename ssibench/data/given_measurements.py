@@ -44,16 +44,16 @@ def _has_ground_truth(item) -> bool:
     return not torch.isnan(torch.as_tensor(item[0])).all().item()
 
 
-def has_ground_truth(dataset) -> bool:
-    """Whether the items of ``dataset`` come with ground truth: all of them or none.
+def has_ground_truth(dataset, what: str = "test") -> bool:
+    """Whether the items of ``dataset`` (the ``what`` set) come with ground truth: all of them or none.
 
-    :raises InputError: when only some do (metrics are computed on all test images or on none).
+    :raises InputError: when only some do (metrics are computed on all images of a set or on none).
     """
     flags = [_has_ground_truth(item) for item in dataset]
     if any(flags) and not all(flags):
         raise InputError(
-            f"{flags.count(False)} of {len(flags)} test measurements have no ground truth: "
-            "give ground truth for all test images (metrics) or for none (no metrics)"
+            f"{flags.count(False)} of {len(flags)} {what} measurements have no ground truth: "
+            f"give ground truth for all {what} images (metrics) or for none (no metrics)"
         )
     return all(flags)
 

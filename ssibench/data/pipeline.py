@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from deepinv.physics import Physics
@@ -24,6 +25,7 @@ from ssibench.data.ground_truth import without_ground_truth
 from ssibench.data.loader import loader_options
 from ssibench.data.measurement_cache import cache_key, cache_path, load_operator, simulate_measurements
 from ssibench.data.resident import ResidentBatches, resident
+from ssibench.data.splits import slab_validation
 from ssibench.data.test_set_identity import fingerprint, signature
 from ssibench.errors import InputError
 from ssibench.folders import DataDir
@@ -46,6 +48,7 @@ class Measurements:
     :param validation: the training measurements held out for validation (``split.val_fraction``),
         with their ground truth; ``None`` without.
     :param validation_set: their fingerprint.
+    :param validation_ground_truth: whether the validation items have ground truth (the oracle rule).
     """
 
     train: Dataset
@@ -56,6 +59,7 @@ class Measurements:
     test_signature: dict | None
     validation: Dataset | None = None
     validation_set: str | None = None
+    validation_ground_truth: bool = False
 
 
 def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurements:
@@ -84,10 +88,13 @@ def measurements(cfg: DictConfig, context: RunContext | None = None) -> Measurem
     if held_out:
         held = set(held_out)
         train = Subset(train, [k for k in range(len(train)) if k not in held])
-    validation_set = fingerprint(validation) if validation is not None else None
+    held = dict(validation=validation, validation_set=None, validation_ground_truth=False)
+    if validation is not None:
+        held["validation_set"] = fingerprint(validation)
+        held["validation_ground_truth"] = has_ground_truth(validation, "validation")
     if not ground_truth:
-        return Measurements(train, test, physics, False, None, None, validation, validation_set)
-    return Measurements(train, test, physics, True, fingerprint(test), signature(test), validation, validation_set)
+        return Measurements(train, test, physics, False, None, None, **held)
+    return Measurements(train, test, physics, True, fingerprint(test), signature(test), **held)
 
 
 def _simulated(cfg: DictConfig):
@@ -131,10 +138,16 @@ def _given(cfg: DictConfig, scenario: str):
     spec = OmegaConf.to_container(cfg.dataset, resolve=True)
     del spec["measurements"]  # ours, not the dataset's
     data = _instantiate_dataset(OmegaConf.create(spec))
-    train, test = data if isinstance(data, (tuple, list)) else instantiate(cfg.split)(data)
+    if isinstance(data, (tuple, list)):
+        train, test = data
+        # a (train, test) pair comes in its own order, like one slab: its last val_fraction is held out
+        validation = slab_validation(list(range(len(train))), cfg.split.get("val_fraction", 0.0))
+    else:
+        train, test = instantiate(cfg.split)(data)
+        validation = _validation_of(train)
     physics, _ = build_scenario(cfg.physics, cfg.seed)  # each measurement's params set its mask
     check_measurements(train, physics, cfg.img_size, scenario, cfg.trainer.device)
-    return train, test, physics, _validation_of(train)
+    return train, test, physics, validation
 
 
 def _instantiate_dataset(cfg: DictConfig):
@@ -170,21 +183,30 @@ def check_images(dataset, img_size: int) -> None:
         )
 
 
-def loaders(cfg: DictConfig, data: Measurements, streams: RandomStreams):
-    """The training batches (shuffled by the run's ``data_order`` stream) and the test batches (in
-    order; ``None`` without ground truth: there is nothing to score).
+class Loaders(NamedTuple):
+    """A run's batches: ``train`` shuffled by its ``data_order`` stream; ``test`` in order (``None``
+    without ground truth: there is nothing to score); ``validation`` in order (``None`` without)."""
+
+    train: object
+    test: object | None
+    validation: object | None
+
+
+def loaders(cfg: DictConfig, data: Measurements, streams: RandomStreams) -> Loaders:
+    """The run's training, test and validation batches.
 
     Resident on the training device when ``trainer.resident_data`` says so (auto: when they fit,
     :mod:`ssibench.data.resident`), else DataLoaders; both give the same batches in the same order.
     """
     order = streams.register("data_order", torch.Generator())
     batch_size = cfg.trainer.batch_size
-    splits = [data.train] + ([data.test] if data.ground_truth else [])
+    test = data.test if data.ground_truth else None
+    splits = [s for s in (data.train, test, data.validation) if s is not None]
     if resident(cfg.trainer.resident_data, splits, cfg.trainer.device):
+        batches = lambda split: ResidentBatches(split, batch_size, cfg.trainer.device) if split is not None else None
         train = ResidentBatches(data.train, batch_size, cfg.trainer.device, shuffle=True, generator=order)
-        test = ResidentBatches(data.test, batch_size, cfg.trainer.device) if data.ground_truth else None
-        return train, test
+        return Loaders(train, batches(test), batches(data.validation))
     options = loader_options(cfg.trainer)
+    batches = lambda split: DataLoader(split, batch_size=batch_size, **options) if split is not None else None
     train = DataLoader(data.train, batch_size=batch_size, shuffle=True, generator=order, **options)
-    test = DataLoader(data.test, batch_size=batch_size, **options) if data.ground_truth else None
-    return train, test
+    return Loaders(train, batches(test), batches(data.validation))

@@ -48,6 +48,7 @@ def slab_validation(indices: list[int], val_fraction: float) -> list[int]:
     """The last ``val_fraction`` of each training slab (a run of consecutive images), as positions in
     ``indices``: validation images neighbour training images, as they come from the same anatomy,
     and the test slabs keep their gap to both."""
+    _check_val_fraction(val_fraction)
     runs, start = [], 0
     for k in range(1, len(indices) + 1):
         if k == len(indices) or indices[k] != indices[k - 1] + 1:

@@ -2,8 +2,8 @@
 and the stability of its final number.
 
 ``metrics.csv`` has one row per epoch, numbered from 0 as the trainer counts, with a ``train/<term>``
-column per loss term and an ``eval/<metric>`` column per test metric (empty in an epoch that was
-not evaluated). The figures number epochs from 1, as the run's log does.
+column per loss term, ``val/...`` columns, and a ``test/<metric>`` column per test metric (empty in an
+epoch that was not evaluated). The figures number epochs from 1, as the run's log does.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ def read_curves(path: Path, metric: str) -> tuple[dict[int, float], dict[int, fl
     with open(path, newline="") as f:
         for line in csv.DictReader(f):
             epoch = int(line["epoch"])
-            if line.get(f"eval/{metric}"):
-                tested[epoch] = float(line[f"eval/{metric}"])
+            if line.get(f"test/{metric}"):
+                tested[epoch] = float(line[f"test/{metric}"])
             terms = [float(v) for k, v in line.items() if k.startswith("train/") and v]
             if terms:
                 loss[epoch] = sum(terms)

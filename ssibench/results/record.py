@@ -92,6 +92,16 @@ def _summary(values) -> dict:
     return {"mean": float(np.mean(values)), "std": float(np.std(values))}
 
 
+def _chosen(choice: dict | None) -> dict | None:
+    """A selection rule's entry of results.json: the epoch and criterion, and the chosen model's test scores."""
+    if choice is None:
+        return None
+    per_image = {name: [float(x) for x in values] for name, values in choice["per_image"].items()}
+    criterion = None if choice["criterion"] is None else float(choice["criterion"])
+    metrics = {name: _summary(values) for name, values in per_image.items()}
+    return {"epoch": choice["epoch"], "criterion": criterion, "metrics": metrics, "per_image": per_image}
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """A run's results.json. Build it with :meth:`skipped`, :meth:`failed`, :meth:`diverged`,
@@ -110,6 +120,8 @@ class RunRecord:
     test_signature: dict | None = None  # their values up to rounding (the same there)
     n_val: int = 0  # training measurements held out for validation (split.val_fraction)
     validation_set: str | None = None  # their fingerprint
+    # rule -> {"epoch", "criterion", "per_image"} or None, and "reasons" (ssibench.evaluation.scoring.score_selection)
+    selection: dict | None = None
     stored: dict | None = None  # a finished run's results.json, as read
 
     @classmethod
@@ -139,12 +151,13 @@ class RunRecord:
         reason: str | None = None,
         n_val: int = 0,
         validation_set: str | None = None,
+        selection: dict | None = None,
     ) -> RunRecord:
         """A run that trained (or had nothing to train) and was evaluated; without ground truth the
         metrics are empty and ``reason`` says why."""
         return cls(
             header, "ok", reason, per_image, zero_filled, n_test, train_seconds, eval_seconds, cost, test_set,
-            test_signature, n_val, validation_set,
+            test_signature, n_val, validation_set, selection,
         )
 
     @classmethod
@@ -186,6 +199,9 @@ class RunRecord:
             out["n_val"] = self.n_val
         if self.validation_set is not None:
             out["validation_set"] = self.validation_set
+        if self.selection is not None:
+            out["selection"] = {rule: _chosen(self.selection[rule]) for rule in results_io.SELECTION_RULES}
+            out["selection"]["reasons"] = self.selection["reasons"]
         return out
 
     def one_line(self, run_dir: RunDir) -> str:

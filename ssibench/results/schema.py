@@ -11,6 +11,8 @@ from ssibench.atomic_files import atomic_path
 
 STATUSES = ("ok", "skipped", "failed", "diverged")
 KINDS = ("supervised", "self-supervised", "no-learning")
+# The model-selection rules every run records under "selection" (ssibench.evaluation.selection).
+SELECTION_RULES = ("last", "val_kspace", "val_oracle")
 
 # key -> type(s) of every field a results.json has.
 SCHEMA = {
@@ -61,7 +63,33 @@ def validate(results: dict) -> dict:
         raise ValueError(f"results.json 'validation_set' should be a fingerprint, got {results['validation_set']!r}")
     if "test_signature" in results:  # absent from the results of an ssibench that did not sign its test set
         _validate_test_signature(results["test_signature"])
+    if "selection" in results:  # absent from the results of an ssibench without selection rules
+        _validate_selection(results["selection"])
     return results
+
+
+def _validate_selection(selection) -> None:
+    """``selection``: for each rule, the epoch it chose, its criterion there and that model's test
+    scores; ``null`` for a rule that could not choose, with its reason under ``reasons``."""
+    if not isinstance(selection, dict) or set(selection) != {*SELECTION_RULES, "reasons"}:
+        raise ValueError(f"results.json selection needs {', '.join(SELECTION_RULES)} and reasons, got {selection!r:.200}")
+    reasons = selection["reasons"]
+    if not isinstance(reasons, dict) or not all(isinstance(v, str) for v in reasons.values()):
+        raise ValueError(f"results.json selection.reasons should map rules to reasons, got {reasons!r}")
+    for rule in SELECTION_RULES:
+        choice = selection[rule]
+        if choice is None:
+            if rule not in reasons:
+                raise ValueError(f"results.json selection.{rule} is null without a reason in selection.reasons")
+            continue
+        if not isinstance(choice, dict) or set(choice) != {"epoch", "criterion", "metrics", "per_image"}:
+            raise ValueError(f"results.json selection.{rule} needs epoch, criterion, metrics and per_image, got {choice!r:.200}")
+        if choice["epoch"] is not None and (not isinstance(choice["epoch"], int) or isinstance(choice["epoch"], bool)):
+            raise ValueError(f"results.json selection.{rule}.epoch should be an integer or null, got {choice['epoch']!r}")
+        if choice["criterion"] is not None and not isinstance(choice["criterion"], (int, float)):
+            raise ValueError(f"results.json selection.{rule}.criterion should be a number or null, got {choice['criterion']!r}")
+        if not isinstance(choice["metrics"], dict) or not isinstance(choice["per_image"], dict):
+            raise ValueError(f"results.json selection.{rule} metrics and per_image should be dicts")
 
 
 def _validate_test_signature(signature) -> None:

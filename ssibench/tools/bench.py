@@ -195,7 +195,7 @@ def bench_loss(
     for name, extra, channels_last in configs:
         cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false", *extra], workdir)
         parts = assemble(cfg, data, device)
-        train_loader, _ = loaders(cfg, data, parts.streams)
+        train_loader = loaders(cfg, data, parts.streams).train
         trainer = build_trainer(cfg, parts, data.physics, train_loader, None)
         if channels_last:
             trainer.model.to(memory_format=torch.channels_last)

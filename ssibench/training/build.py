@@ -5,6 +5,8 @@ from __future__ import annotations
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
+from ssibench.evaluation.selection import Selection
+from ssibench.evaluation.validation import Validation
 from ssibench.parts.assembly import Parts
 from ssibench.training.checkpoints import CheckpointStore, Start
 from ssibench.training.cost_meter import CostMeter
@@ -23,23 +25,33 @@ def build_trainer(
     start: Start | None = None,
     identity: dict | None = None,
     wandb: dict | None = None,
+    validation: Validation | None = None,
 ) -> BenchmarkTrainer:
     """The run's trainer: deepinv's Trainer (or AdversarialTrainer) over ``parts``, everything given
-    at construction. Without a ``test_loader`` (test data without ground truth) no metric is computed;
-    without a ``store`` no checkpoint is written; ``start`` is the checkpoint to start from."""
+    at construction. Without a ``test_loader`` (test data without ground truth) no test metric is
+    computed; without a ``validation`` no selection rule but ``last`` chooses; without a ``store`` no
+    checkpoint is written; ``start`` is the checkpoint to start from."""
     bars = progress_bars(cfg.trainer.show_progress_bar)
+    names = list(parts.metrics)
+    scored = test_loader is not None or (validation is not None and validation.ground_truth)
+    first = next(iter(parts.metrics.values()), None)
+    n_val = len(validation) if validation is not None else 0
+    selection = Selection.of(
+        n_val, validation is not None and validation.ground_truth, names[0] if names else None,
+        getattr(first, "lower_better", False),
+    )
     common = dict(
         model=parts.model,
         physics=physics,
         optimizer=parts.optimizer,
         train_dataloader=train_loader,
-        eval_dataloader=test_loader,
+        eval_dataloader=None,  # the trainer evaluates itself: validation (selection) and test (shown)
         epochs=cfg.epochs,
         losses=parts.losses,
-        metrics=list(parts.metrics.values()) if test_loader is not None else [],
+        metrics=list(parts.metrics.values()) if scored else [],
         device=parts.device,
         non_blocking_transfers=parts.device.type == "cuda",
-        # Self-supervised losses may see no ground truth: metrics only on the test set, in eval mode.
+        # Self-supervised losses may see no ground truth: metrics only on held-out sets, in eval mode.
         compute_train_metrics=False,
         compare_no_learning=True,
         ckp_interval=cfg.trainer.ckp_interval,
@@ -59,6 +71,10 @@ def build_trainer(
         compile_networks=cfg.trainer.compile,
         cost=CostMeter(parts.device),
         stop=StopSignals(),  # SIGTERM and SLURM's time-limit signal: a checkpoint at the step they find
+        validation=validation,
+        selection=selection,
+        test_loader=test_loader,
+        metric_names=names if scored else [],
     )
     if parts.adversarial:
         return AdversarialBenchmarkTrainer(

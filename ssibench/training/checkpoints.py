@@ -1,7 +1,9 @@
 """Checkpoint files of a run: written atomically, read safely, and checked against the run's config.
 
 A run keeps ``ckp_last.pth.tar`` (newest), ``ckp_previous.pth.tar`` (the one before, the fallback
-when the newest is unreadable) and ``ckp_best.pth.tar`` in ``<run>/checkpoints/``. Every file is
+when the newest is unreadable) and, for each model-selection rule that chose an epoch, its model
+(``ckp_val_kspace.pth.tar``, ``ckp_val_oracle.pth.tar``; :mod:`ssibench.evaluation.selection`) in
+``<run>/checkpoints/``. Every file is
 written to a temporary name and renamed, so a kill never leaves a partial file under a real name,
 and every read uses ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain data,
 never code. What a checkpoint holds is the trainer's to say (:mod:`ssibench.training.trainer`); this
@@ -30,7 +32,6 @@ log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress
 
 LAST = "ckp_last.pth.tar"
 PREVIOUS = "ckp_previous.pth.tar"
-BEST = "ckp_best.pth.tar"
 # Checkpoints shipped with the package, by the name ckpt= takes (ssibench/tools/demo_checkpoint.py makes them).
 SHIPPED = {"demo": Path(__file__).resolve().parents[1] / "pretrained" / "demo_mo_ei.pth.tar"}
 
@@ -190,11 +191,20 @@ class CheckpointStore:
 
     folder: Path
 
-    def write(self, state: dict, periodic: bool) -> Path:
-        """Periodic checkpoints become ``ckp_last`` (the one it replaces ``ckp_previous``), others ``ckp_best``."""
-        path = self.folder / (LAST if periodic else BEST)
-        save_atomically(state, path, keep_previous=periodic)
+    def write(self, state: dict) -> Path:
+        """The run as it is now becomes ``ckp_last`` (the one it replaces, ``ckp_previous``)."""
+        path = self.folder / LAST
+        save_atomically(state, path, keep_previous=True)
         return path
+
+    def write_chosen(self, rule: str, state: dict) -> Path:
+        """The model a selection rule chose so far, ``ckp_<rule>.pth.tar``."""
+        path = self.chosen_path(rule)
+        save_atomically(state, path)
+        return path
+
+    def chosen_path(self, rule: str) -> Path:
+        return self.folder / f"ckp_{rule}.pth.tar"
 
     def has_any(self) -> bool:
         return any(self.folder.glob("*.pth.tar"))

@@ -20,15 +20,18 @@ def progress_bars(setting) -> bool:
     return bool(setting)
 
 
-def epoch_line(epoch: int, epochs: int, losses: dict[str, float], metrics: dict[str, float], seconds: float) -> str:
-    """``[ssibench] epoch 3/20: loss 1.2e-03 (MCLoss 1.2e-03) | test PSNR 24.31 SSIM 0.6012 | 4.1 s``."""
+def epoch_line(epoch: int, epochs: int, losses: dict[str, float], scores: dict[str, float], seconds: float) -> str:
+    """``[ssibench] epoch 3/20: loss 1.2e-03 | val kspace 0.0412 PSNR 25.02 | test PSNR 24.31 SSIM 0.6012 | 4.1 s``
+    from the epoch's losses and its scores by column (``val/kspace``, ``test/PSNR``, ...)."""
     parts = [f"[ssibench] epoch {epoch}/{epochs}:"]
     if losses:
         total = sum(losses.values())
         terms = f" ({', '.join(f'{name} {value:.3g}' for name, value in losses.items())})" if len(losses) > 1 else ""
         parts.append(f"loss {total:.4g}{terms}")
-    if metrics:
-        parts.append("| test " + " ".join(f"{name} {value:.4g}" for name, value in metrics.items()))
+    for kind in ("val", "test"):
+        shown = [f"{column.split('/', 1)[1]} {value:.4g}" for column, value in scores.items() if column.startswith(f"{kind}/")]
+        if shown:
+            parts.append(f"| {kind} " + " ".join(shown))
     parts.append(f"| {seconds:.1f} s")
     return " ".join(parts)
 

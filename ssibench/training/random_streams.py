@@ -12,6 +12,7 @@ and fails if any ``torch.Generator`` in the process changed state without being 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 from collections.abc import Callable
@@ -97,6 +98,18 @@ class RandomStreams:
         torch.manual_seed(self.run_seed)  # also seeds every CUDA device
         np.random.seed(self.run_seed)
         random.seed(self.run_seed)
+
+    @contextlib.contextmanager
+    def isolated(self):
+        """Inside, every stream starts from its seed; after, every stream is as it was before. For a pass
+        that must not change the run's course and must draw the same whenever it runs (validation)."""
+        saved = self.state_dict()
+        self.seed()
+        self.seed_globals()
+        try:
+            yield
+        finally:
+            self.load_state_dict(saved)
 
     def state_dict(self) -> dict:
         """Every stream's state as tensors and plain data (checkpoints are loaded with ``weights_only``)."""

@@ -1,4 +1,5 @@
-"""deepinv's Trainer for benchmark runs: given everything at construction, resumable exactly (from
+"""deepinv's Trainer for benchmark runs: given everything at construction, scored after each evaluated
+epoch on the validation set (the selection rules) and the test set (shown), resumable exactly (from
 the end of an epoch, or from the step a stop signal found it at), and stopped with the reason when
 training diverges."""
 
@@ -7,14 +8,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import re
 from dataclasses import dataclass, field
 
 import deepinv as dinv
 import torch
 from deepinv.utils import AverageMeter
+from tqdm import tqdm
 
 from ssibench.compat.deepinv import quiet_missing_ground_truth, record_single_generator_term
+from ssibench.evaluation.selection import Selection
+from ssibench.evaluation.validation import Validation
 from ssibench.training.checkpoints import CheckpointStore, Start
 from ssibench.training.cost_meter import CostMeter
 from ssibench.training.precision import WatchedGradScaler, learned_networks, prepare_networks
@@ -26,7 +29,7 @@ log = logging.getLogger(__name__)  # the run's lines (ssibench.training.progress
 
 
 class TrainingDiverged(RuntimeError):
-    """A training loss or a test metric became NaN or infinite."""
+    """A training loss, a validation score or a test metric became NaN or infinite."""
 
     def __init__(self, epoch: int, what: str):
         super().__init__(f"{what} at epoch {epoch}")
@@ -56,6 +59,19 @@ class BenchmarkTrainer(dinv.Trainer):
     :param stop: the stop signals (:mod:`ssibench.training.stop_signals`), heeded while training:
         when one has come, the next step writes a checkpoint of the run as it is, mid-epoch, and
         hands the signal over.
+    :param validation: the validation set and its scoring (:mod:`ssibench.evaluation.validation`), or ``None``.
+    :param selection: the model-selection rules (:mod:`ssibench.evaluation.selection`): after each
+        evaluated epoch they read its validation scores, and the store keeps the model each one chooses.
+    :param test_loader: the test batches, scored after each evaluated epoch for the curves (shown,
+        never used to choose); ``None``: no test scores (test data without ground truth).
+    :param metric_names: the names of ``metrics``, in order (the columns ``val/<name>``, ``test/<name>``).
+
+    Evaluation is the trainer's own, after the last training step of each evaluated epoch
+    (``eval_interval``): deepinv's ``eval_dataloader`` stays ``None``, so deepinv never evaluates,
+    never keeps a "best" checkpoint and never stops early on any set. The test pass runs through
+    deepinv's own evaluation step, drawing what it always drew; the validation pass draws from
+    freshly seeded streams and leaves every stream as it was (:meth:`RandomStreams.isolated`), so a
+    validation set changes nothing of training but the images it holds out.
     """
 
     streams: RandomStreams | None = None
@@ -66,7 +82,12 @@ class BenchmarkTrainer(dinv.Trainer):
     compile_networks: bool = False
     cost: CostMeter | None = None
     stop: StopSignals | None = None
+    validation: Validation | None = None
+    selection: Selection | None = None
+    test_loader: object | None = None
+    metric_names: list[str] = field(default_factory=list)
     epoch_lines: bool = False  # print one line per evaluated epoch (where there are no progress bars)
+    scores: dict[str, dict[int, float]] = field(default_factory=dict, init=False)  # column -> epoch -> value
     history_start: int = field(default=0, init=False)  # the epoch the curves begin at (a warm start's first)
     _line_seconds: float = field(default=0.0, init=False, repr=False)  # training seconds at the last epoch line
     # The random streams as the current epoch began, before its data order was drawn.
@@ -113,9 +134,8 @@ class BenchmarkTrainer(dinv.Trainer):
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "loss_history": dict(self.loss_history),
-            "eval_loss_history": dict(self.eval_loss_history),
-            "train_metrics_history": dict(self.train_metrics_history),
-            "eval_metrics_history": dict(self.eval_metrics_history),
+            "scores": {column: dict(values) for column, values in self.scores.items()},
+            "selection": self.selection.state_dict() if self.selection is not None else {},
             "random_streams": self.streams.state_dict(),
             "cost": self.cost.state_dict(),
             "config": self.identity,
@@ -158,8 +178,10 @@ class BenchmarkTrainer(dinv.Trainer):
         self.history_start = self.epoch_start
         where = f"epoch {state.get('epoch', '?')}"
         if start.resume:  # the run's own checkpoint: continue every history, stream and cost
-            for name in ("loss_history", "eval_loss_history", "train_metrics_history", "eval_metrics_history"):
-                getattr(self, name).update(state[name])
+            self.loss_history.update(state["loss_history"])
+            self.scores = {column: dict(values) for column, values in state["scores"].items()}
+            if self.selection is not None:
+                self.selection.load_state_dict(state["selection"])
             self.streams.load_state_dict(state["random_streams"])
             self.cost.load_state_dict(state["cost"])
             self._line_seconds = self.cost.total_seconds()
@@ -192,6 +214,54 @@ class BenchmarkTrainer(dinv.Trainer):
         if train and self.stop is not None and self.stop.received is not None:
             self._stop(epoch, train_ite)
         super().step(epoch, progress_bar, train_ite, train, last_batch, update_progress_bar)
+        if train and last_batch and (epoch % self.eval_interval == 0 or epoch + 1 == self.epochs):
+            progress_bar.update(1)
+            progress_bar.close()
+            self.evaluate_epoch(epoch, train_ite)
+
+    def evaluate_epoch(self, epoch: int, train_ite: int) -> None:
+        """After the last training step of an evaluated epoch: its validation scores, the checkpoints of
+        the rules that now choose it, and its test scores (shown, never used to choose)."""
+        scores = {}
+        if self.validation is not None:
+            with self.streams.isolated():
+                scores |= self.validation.score(self)
+        if self.test_loader is not None:
+            scores |= self._test_scores(epoch, train_ite)
+        for column, value in scores.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(epoch, f"{column} became {value}")
+            self.scores.setdefault(column, {})[epoch] = value
+        if self.selection is not None:
+            for rule in self.selection.offer(epoch, scores):
+                if self.store is not None:
+                    self.store.write_chosen(rule, self._checkpoint(epoch))
+        validation = {column: value for column, value in scores.items() if column.startswith("val/")}
+        if validation:
+            super().log_metrics_mlops(validation, step=epoch)
+        if self.epoch_lines:
+            losses = {type(loss).__name__: meter.avg for loss, meter in zip(self.losses, self.logs_losses_train)}
+            seconds = self.cost.total_seconds()
+            log.info(epoch_line(epoch + 1, self.epochs, losses, scores, seconds - self._line_seconds))
+            self._line_seconds = seconds
+
+    def _test_scores(self, epoch: int, train_ite: int) -> dict[str, float]:
+        """The test set through deepinv's evaluation step, as deepinv's own loop would run it."""
+        for meter in self.logs_metrics_eval:
+            meter.reset()
+        self.current_eval_iterators = [iter(self.test_loader)]
+        batches = len(self.test_loader) - self.test_loader.drop_last
+        bar = tqdm(range(batches), dynamic_ncols=True, disable=not (self.verbose and self.show_progress_bar), colour="green")
+        for j in bar:
+            bar.set_description(f"Test epoch {epoch + 1}/{self.epochs}")
+            self.step(epoch, bar, train_ite=train_ite, train=False, last_batch=j == batches - 1)
+        return {f"test/{name}": meter.avg for name, meter in zip(self.metric_names, self.logs_metrics_eval)}
+
+    def log_metrics_mlops(self, logs: dict, step: int, train: bool = True):
+        """deepinv labels what it evaluates "Eval"; here that is the test set (validation scores log as ``val/``)."""
+        if not train:
+            logs, train = {f"test/{key}": value for key, value in logs.items()}, True
+        super().log_metrics_mlops(logs, step, train)
 
     def _stop(self, epoch: int, train_ite: int) -> None:
         """Checkpoint the run between two steps of ``epoch`` and hand the signal over."""
@@ -202,7 +272,7 @@ class BenchmarkTrainer(dinv.Trainer):
         state["partial_epoch"] = {"steps": steps, "random_streams": self._epoch_start_streams, "meters": meters}
         where = f"epoch {epoch}, step {steps}"
         if self.store is not None:
-            where += f": {self.store.write(state, periodic=True)}"
+            where += f": {self.store.write(state)}"
         name = self.stop.received.name
         log.info(f"[ssibench] {name}: stopped at {where}; the same command resumes from there")
         self.stop.hand_over()
@@ -226,12 +296,9 @@ class BenchmarkTrainer(dinv.Trainer):
         return meters
 
     def save_model(self, filename, epoch, state=None):
-        """deepinv asks for ``ckp_<epoch>`` (periodic) and ``ckp_best``; the store keeps the last two
-        periodic ones and the best, each written atomically."""
-        if self.store is None:
-            return
-        periodic = re.fullmatch(r"ckp_\d+\.pth\.tar", str(filename)) is not None
-        self.store.write(self._checkpoint(epoch), periodic=periodic)
+        """deepinv asks for ``ckp_<epoch>`` every ``ckp_interval`` epochs; the store keeps the last two."""
+        if self.store is not None:
+            self.store.write(self._checkpoint(epoch))
 
     def compute_loss(self, physics, x, y, train: bool = True, epoch: int | None = None, step: bool = False):
         loss, x_net, logs = super().compute_loss(physics, x, y, train=train, epoch=epoch, step=step)
@@ -243,19 +310,6 @@ class BenchmarkTrainer(dinv.Trainer):
         if not torch.isfinite(torch.as_tensor(loss)).all():
             raise TrainingDiverged(epoch, f"the training loss became {float(torch.as_tensor(loss).sum())}")
         self.cost.step()
-
-    def save_best_model(self, epoch, train_ite, **kwargs):
-        """deepinv calls it after each evaluation during training."""
-        for name, history in self.eval_metrics_history.items():
-            if history and not math.isfinite(history[-1]):
-                raise TrainingDiverged(epoch, f"the test {name} became {history[-1]}")
-        super().save_best_model(epoch, train_ite, **kwargs)
-        if self.epoch_lines:
-            losses = {name: history[-1] for name, history in self.loss_history.items() if history}
-            metrics = {name: history[-1] for name, history in self.eval_metrics_history.items() if history}
-            seconds = self.cost.total_seconds()
-            log.info(epoch_line(epoch + 1, self.epochs, losses, metrics, seconds - self._line_seconds))
-            self._line_seconds = seconds
 
 
 @dataclass

@@ -50,11 +50,13 @@ def test_image_datasets_and_their_splits_survive_pickling(tmp_path):
 
 @pytest.mark.parametrize("physics", ["mri", "multicoil"])
 def test_measurement_caches_and_given_measurements_survive_pickling(physics, make_cfg):
-    data = measurements(make_cfg(f"physics={physics}", "trainer.device=cpu"))
-    train, test = data.train, data.test
-    for dataset in (train, test):
+    held = measurements(make_cfg(f"physics={physics}", "trainer.device=cpu"))  # a validation set held out
+    for dataset in (held.train, held.validation, held.test):
         copy = _round_trip(dataset)
         _round_trip(copy)  # a copy that has read (opened its file) pickles again
+    # every training measurement, to compare with the given ones
+    data = measurements(make_cfg(f"physics={physics}", "trainer.device=cpu", "split.val_fraction=0"))
+    train, test = data.train, data.test
     given_train, given_test = hdf5_measurements(train.path)
     _same_items(_round_trip(without_ground_truth(given_train)), train)  # a self-supervised run's: x NaN
     _same_items(_round_trip(given_test), test)

@@ -61,7 +61,12 @@ def test_every_self_supervised_loss_trains_without_ground_truth(loss, physics, m
     assert results["reason"] == "the test data have no ground truth: PSNR, SSIM not computed"
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert rows and all(np.isfinite(float(v)) for row in rows for k, v in row.items() if k.startswith("train/"))
-    assert not any(k.startswith("eval/") for k in rows[0])
+    assert not any(k.startswith("test/") or k.startswith("val/PSNR") for k in rows[0])
+    # the ground-truth-free rule chooses on the held-out k-space; the oracle cannot, and says why
+    kspace = [float(row["val/kspace"]) for row in rows]
+    assert results["selection"]["val_kspace"]["epoch"] == int(np.argmin(kspace))
+    assert results["selection"]["val_oracle"] is None
+    assert results["selection"]["reasons"] == {"val_oracle": "the validation measurements have no ground truth"}
     state = torch.load(tmp_path / "run" / "checkpoints" / "ckp_last.pth.tar", weights_only=True)["state_dict"]
     assert all(torch.isfinite(w).all() for w in state.values())
 

@@ -45,8 +45,8 @@ def test_at_least_one_image_is_held_out_and_one_trains(split):
 
 
 def test_the_test_set_and_the_remaining_training_measurements_do_not_change(make_cfg):
-    without = measurements(make_cfg("loss=mc"))
-    held = measurements(make_cfg("loss=mc", "split.val_fraction=0.2"))  # debug=smoke: 8 training images
+    without = measurements(make_cfg("loss=mc", "split.val_fraction=0"))
+    held = measurements(make_cfg("loss=mc"))  # the default 0.2 of debug=smoke's 8 training images
     assert held.test_set == without.test_set and same_values(held.test_signature, without.test_signature)
     assert len(held.train) == 6 and len(held.validation) == 2 and held.validation_set not in (None, held.test_set)
     measured = [without.train[k][1] for k in range(len(without.train))]
@@ -58,15 +58,17 @@ def test_the_test_set_and_the_remaining_training_measurements_do_not_change(make
 
 
 def test_a_run_records_its_validation_set(make_cfg, tmp_path):
-    results = run(make_cfg("loss=mc", "split.val_fraction=0.2"))
+    results = run(make_cfg("loss=mc"))
     on_disk = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["n_val"] == on_disk["n_val"] == 2 and len(on_disk["validation_set"]) == 64
-    assert run(make_cfg("loss=zero_filled", output_dir=tmp_path / "none"))["n_val"] == 0
+    assert run(make_cfg("loss=zero_filled", "split.val_fraction=0", output_dir=tmp_path / "none"))["n_val"] == 0
 
 
-def test_val_fraction_0_is_the_shipped_leaderboards_test_set(make_cfg):
-    """The default scale's mri test set, seed 0, as the shipped runs record it (bits, or up to rounding)."""
+@pytest.mark.parametrize("val_fraction", ["0", "0.2"])
+def test_the_validation_split_keeps_the_shipped_leaderboards_test_set(val_fraction, make_cfg):
+    """The default scale's mri test set, seed 0, as the shipped runs record it (bits, or up to rounding),
+    with or without a validation set."""
     shipped = json.loads((ROOT / "ssibench/leaderboard/embedded/mc_mri_seed0/results.json").read_text())
-    data = measurements(make_cfg("loss=mc", smoke=False))
-    assert data.validation is None and len(data.test) == shipped["n_test"]
+    data = measurements(make_cfg("loss=mc", f"split.val_fraction={val_fraction}", smoke=False))
+    assert (data.validation is None) == (val_fraction == "0") and len(data.test) == shipped["n_test"]
     assert data.test_set == shipped["test_set"] or same_values(data.test_signature, shipped["test_signature"])

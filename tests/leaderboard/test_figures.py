@@ -68,7 +68,7 @@ def _write_run(folder, loss, kind, seed, psnr, physics="mri", curves=True, recon
     if curves:
         rows = [[epoch, 1.0 / (epoch + 1), 0.01, psnr - 3 + epoch if epoch != 1 else ""] for epoch in range(3)]
         with open(run_dir / "metrics.csv", "w", newline="") as f:
-            csv.writer(f).writerows([["epoch", "train/MCLoss", "train/EILoss", "eval/PSNR"], *rows])
+            csv.writer(f).writerows([["epoch", "train/MCLoss", "train/EILoss", "test/PSNR"], *rows])
     if reconstruction:
         truth = torch.linspace(0, 1, 16 * 16).reshape(16, 16)
         noisy = truth + torch.randn(16, 16, generator=torch.Generator().manual_seed(seed)) * 10 ** (-psnr / 20)
@@ -119,7 +119,7 @@ def test_axes_read_as_plain_numbers_with_epochs_from_1_and_a_labelled_loss_axis(
         results = results_io.read(tmp_path / f"{loss}-mri-0" / "results.json")
         results_io.write(tmp_path / f"{loss}-mri-0" / "results.json", results | {"zero_filled": {"PSNR": {"mean": 12.1636, "std": 0.1}}})
         with open(tmp_path / f"{loss}-mri-0" / "metrics.csv", "w", newline="") as f:
-            csv.writer(f).writerows([["epoch", "train/MCLoss", "eval/PSNR"], [0, 0.0213 if loss == "mc" else 0.0217, psnr]])
+            csv.writer(f).writerows([["epoch", "train/MCLoss", "test/PSNR"], [0, 0.0213 if loss == "mc" else 0.0217, psnr]])
     drawn = {}
     monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.setdefault(path.name, fig) and path)
     assert main([str(tmp_path)]) == 0

@@ -365,7 +365,7 @@ def test_the_stream_is_a_small_explicit_state():
 
 
 def test_a_run_gives_the_discriminator_the_originals_real_sample_stream(make_cfg, tmp_path):
-    cfg = make_cfg("loss=adversarial", *SMALL_D, "split.max_train=10")
+    cfg = make_cfg("loss=adversarial", *SMALL_D, "split.max_train=13")  # 10 train, 3 held out: 3 batches
     trainer = trainer_for(cfg, output_dir=tmp_path / "train")
     stream = trainer.losses_d[0].real_samples
     got = [stream.next_measurements(0) for _ in range(3)]

@@ -194,7 +194,7 @@ def test_a_self_supervised_run_holds_no_training_ground_truth(resident, make_cfg
     cfg = make_cfg("loss=adversarial", f"trainer.resident_data={resident}")
     data = measurements(cfg)
     parts = assemble(cfg, data, "cpu")
-    train, test = loaders(cfg, data, parts.streams)
+    train, test, _ = loaders(cfg, data, parts.streams)
     assert all(data.train[i][0].isnan().all() and data.train[i][0].shape == data.test[0][0].shape
                for i in range(len(data.train)))
     assert all(x.isnan().all() for x, _, _ in train)

@@ -300,7 +300,7 @@ def test_a_run_recorded_before_this_fingerprint_format_is_refused_for_its_code_i
     # its checkpoint, had it been killed before its results were written: the same line
     cfg = make_cfg("loss=mc")
     store = checkpoints.CheckpointStore(tmp_path / "killed")
-    store.write({"state_dict": {}, "config": recorded_before_resolving(identifying_config(cfg))}, periodic=True)
+    store.write({"state_dict": {}, "config": recorded_before_resolving(identifying_config(cfg))})
     with pytest.raises(CheckpointError) as error:
         starting_point(cfg, store, identifying_config(cfg))
     assert str(error.value) == f"checkpoint {store.folder / checkpoints.LAST} {OLD_FORMAT}"

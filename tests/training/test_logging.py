@@ -26,7 +26,8 @@ def test_wandb_offline_writes_one_run_per_job(tmp_path, data_dir):
         names.add(training["name"])
         assert training["group"] == str(sweep_dir)
         # curves, and sample images (logged as a nested image record)
-        assert {"TotalLoss", "Eval PSNR", "Eval SSIM", "Eval PSNR no learning", "Eval samples/_type"} <= training["history_keys"]
+        logged = {"TotalLoss", "test/PSNR", "test/SSIM", "test/PSNR no learning", "val/kspace", "val/PSNR"}
+        assert logged | {"Eval samples/_type"} <= training["history_keys"]
         assert {"final"} <= final["summary_keys"]
     assert names == {"mc-noisy-0", "sup-noisy-0"}
 

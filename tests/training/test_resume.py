@@ -48,6 +48,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_results(uninterrupted, tmp_p
     # Bit-exact on the CPU: weights, optimiser, every random stream and the data order are restored.
     expected, got = (results_io.read(d / "results.json") for d in (uninterrupted, out))
     assert got["per_image"] == expected["per_image"] and got["metrics"] == expected["metrics"]
+    assert got["selection"] == expected["selection"]  # the rules chose as if the run had never stopped
     assert (out / "metrics.csv").read_text() == (uninterrupted / "metrics.csv").read_text()  # the whole history
 
 
@@ -62,6 +63,13 @@ def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one(uninterrupted,
     resumed = run(make_cfg(*RUN[1:], output_dir=out))
     assert resumed["metrics"] == results_io.read(uninterrupted / "results.json")["metrics"]
     assert torch.load(last, weights_only=True)["epoch"] == 3  # rewritten whole
+
+
+def test_a_run_stopped_before_its_evaluation_keeps_the_epochs_its_rules_chose(make_cfg, tmp_path):
+    first = run(make_cfg("loss=mc", "epochs=3"))
+    (tmp_path / "run" / "results.json").unlink()  # stopped after training, before the final evaluation
+    again = run(make_cfg("loss=mc", "epochs=3"))  # trains nothing: the selection state comes from the checkpoint
+    assert again["selection"] == first["selection"] and first["selection"]["val_kspace"]["epoch"] is not None
 
 
 def test_a_finished_run_is_not_retrained(make_cfg, tmp_path, monkeypatch):
