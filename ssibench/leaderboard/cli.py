@@ -1,5 +1,8 @@
-"""``ssibench leaderboard <dirs> [--against embedded|SWEEP] [--out DIR] [--html SITE] [--wandb]``
+"""``ssibench leaderboard <dirs> [--selection RULE] [--against embedded|SWEEP] [--out DIR] [--html SITE] [--wandb]``
 (also ``ssibench-leaderboard``).
+
+Every table scores each run by the model one selection rule chose in it (``--selection``, default
+``val_kspace``; :mod:`ssibench.leaderboard.selection_view`), and says which.
 
 Builds the tables of every run below the folders (sweeps or single runs) and writes
 ``leaderboard.md``, ``leaderboard.csv`` and the figures into the first folder (or ``--out``),
@@ -21,11 +24,13 @@ import sys
 from pathlib import Path
 
 from ssibench.atomic_files import atomic_path
+from ssibench.evaluation.selection import DEFAULT_RULE
 from ssibench.leaderboard.csv_table import write_csv
 from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.html_site import SiteError, owned_files, write_site
 from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import UnreadableRun, collect_runs, unique_runs
+from ssibench.leaderboard.selection_view import RULE_TEXT
 from ssibench.leaderboard.shipped import AgainstError, load, rank_against, resolve
 from ssibench.leaderboard.tables import build_tables
 from ssibench.leaderboard.test_sets import MixedTestSets
@@ -50,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
         "--against", metavar="embedded|SWEEP",
         help="rank the given runs among the runs shipped with ssibench (embedded: the README's leaderboard) or those "
         "of a sweep folder; those are only read, a given run of the same method, scenario and seed replaces its own",
+    )
+    parser.add_argument(
+        "--selection", choices=list(RULE_TEXT), default=DEFAULT_RULE,
+        help="which model of each run the tables score: " + "; ".join(f"{k}: {v}" for k, v in RULE_TEXT.items())
+        + f" (default {DEFAULT_RULE})",
     )
     parser.add_argument(
         "--html", type=Path, metavar="SITE", help="also write a static site (index.html and assets/) into this folder"
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[leaderboard] {line}")
         sources.append(against)
     try:
-        tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs])
+        tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs], rule=args.selection)
         if args.html is not None:
             owned_files(args.html)  # refuse a folder the site may not write into before writing anything
     except (MixedTestSets, SiteError) as error:

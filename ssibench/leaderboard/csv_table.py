@@ -7,11 +7,13 @@ from pathlib import Path
 
 from ssibench.atomic_files import atomic_path
 from ssibench.leaderboard.cost_columns import cost_columns
-from ssibench.leaderboard.tables import Table
+from ssibench.leaderboard.tables import Table, rank_interval_cell
 
 
 def write_csv(tables: list[Table], path: Path) -> None:
-    """Metrics as ``<name>_mean``/``<name>_std``; ``stability_db`` (empty for a row without curves);
+    """Metrics as ``<name>_mean``/``<name>_se`` (standard error over seeds); the ``selection`` rule the
+    row's models were chosen by; ``rank_interval``; ``oracle_PSNR`` and ``regret_db`` (with their standard
+    errors); ``stability_db`` (empty for a row without curves);
     cost as one group of columns per device, each titled with its device (``GPU-h (NVIDIA H200)``,
     ``s/step (NVIDIA H200)``, ...), plus how many of the method's runs recorded their cost there;
     empty where nothing was recorded."""
@@ -19,13 +21,14 @@ def write_csv(tables: list[Table], path: Path) -> None:
     columns = cost_columns(list({device for t in tables for row in t.rows for device in row.cost}))
     devices = sorted({column.device for column in columns})
     header = (
-        ["scenario", "rank", "loss", "label", "kind", "status", "n_seeds", "stability_db", "vs_best_ssl", "p_value",
+        ["scenario", "selection", "rank", "loss", "label", "kind", "status", "n_seeds", "rank_interval",
+         "oracle_PSNR", "oracle_PSNR_se", "regret_db", "regret_db_se", "stability_db", "vs_best_ssl", "p_value",
          "reason"]
-        + [f"{m}_{stat}" for m in metric_names for stat in ("mean", "std")]
+        + [f"{m}_{stat}" for m in metric_names for stat in ("mean", "se")]
         + [column.header(name_device=True) for column in columns]
         + [f"cost runs ({device.name})" for device in devices]
     )
-    width = len(header) - 11
+    width = len(header) - 17
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(header)
@@ -34,13 +37,15 @@ def write_csv(tables: list[Table], path: Path) -> None:
                 values = [v for m in metric_names for v in row.metrics.get(m, ("", ""))]
                 cost = [_blank(column.value(row.cost)) for column in columns]
                 runs = [row.cost[device].runs if device in row.cost else "" for device in devices]
+                interval = rank_interval_cell(row) if row.rank_interval is not None else ""
+                oracle = [*(row.oracle or ("", "")), *(row.regret_db or ("", ""))]
                 out.writerow(
-                    [t.scenario, rank, row.loss, row.label, row.kind, "ok", row.n_seeds, _blank(row.stability_db),
-                     row.verdict, row.p_value, ""]
+                    [t.scenario, t.rule, rank, row.loss, row.label, row.kind, "ok", row.n_seeds, interval, *oracle,
+                     _blank(row.stability_db), row.verdict, row.p_value, ""]
                     + values + cost + runs
                 )
             for label, status, reason in t.not_run:
-                out.writerow([t.scenario, "", "", label, "", status, "", "", "", "", reason] + [""] * width)
+                out.writerow([t.scenario, t.rule, "", "", label, "", status] + [""] * 9 + [reason] + [""] * width)
 
 
 def _blank(value: float | None):

@@ -27,9 +27,19 @@ import yaml
 
 from ssibench.atomic_files import atomic_path
 from ssibench.leaderboard.cost_columns import FOOTNOTE as COST_FOOTNOTE
+from ssibench.leaderboard.rank_intervals import FOOTNOTE as RANK_FOOTNOTE
 from ssibench.leaderboard.run_curves import STABILITY_FOOTNOTE
+from ssibench.leaderboard.selection_view import REGRET_FOOTNOTE, selection_line
 from ssibench.leaderboard.statistics import ALPHA
-from ssibench.leaderboard.tables import ZERO_FILLED_FOOTNOTE, Row, Table, row_metric_cell, stability_cell
+from ssibench.leaderboard.tables import (
+    ZERO_FILLED_FOOTNOTE,
+    Row,
+    Table,
+    oracle_cells,
+    rank_interval_cell,
+    row_metric_cell,
+    stability_cell,
+)
 
 MANIFEST = ".ssibench-site.json"
 STATIC = ("leaderboard.css", "sort.js")  # in this package's static/ folder, copied to assets/
@@ -172,9 +182,11 @@ def _page(tables, figure_links, config_links, sources) -> str:
 {sections}
 </main>
 <footer>
-<p>Ranked by PSNR, the best last. Mean ± std over seeds; the comparison with the best self-supervised (SSL)
+<p>Ranked by PSNR, the best last. Mean ± standard error over seeds; the comparison with the best self-supervised (SSL)
 method is a two-sided Wilcoxon signed-rank test on the per-image PSNR (averaged over seeds): tie when
 p ≥ {ALPHA}.</p>
+<p>{escape(RANK_FOOTNOTE)}</p>
+<p>{escape(REGRET_FOOTNOTE)}</p>
 <p>{escape(STABILITY_FOOTNOTE)}</p>
 <p>{escape(ZERO_FILLED_FOOTNOTE)}</p>
 <p>{escape(COST_FOOTNOTE)}</p>
@@ -189,7 +201,8 @@ def _section(table: Table, figures: list[str], config_links) -> str:
     name_device = len({column.device for column in columns}) > 1
     headers = [("#", "number"), ("Method", "text")]
     headers += [(name, "number") for name in table.metric_names]
-    headers += [("seeds", "number"), ("stability (dB)", "number"), ("vs best SSL", "text")]
+    headers += [("seeds", "number"), ("rank interval", "number"), ("oracle PSNR", "number"), ("regret (dB)", "number")]
+    headers += [("stability (dB)", "number"), ("vs best SSL", "text")]
     headers += [(column.header(name_device), "number") for column in columns]
     headers += [("configs", "text")]
     initial = ' aria-sort="ascending"'  # the rows start in rank order
@@ -204,6 +217,7 @@ def _section(table: Table, figures: list[str], config_links) -> str:
     parts = [
         f'<section class="scenario" id="{_anchor(table.scenario)}" data-scenario="{escape(table.scenario)}">',
         f"<h2>Scenario <code>{escape(table.scenario)}</code> ({', '.join(map(escape, table.datasets))})</h2>",
+        f'<p class="selection" data-rule="{escape(table.rule)}">{escape(selection_line(table.rule))}</p>',
     ]
     if table.rows:
         parts.append(
@@ -242,6 +256,10 @@ def _row(rank: int, row: Row, table: Table, columns, configs) -> str:
         mean = row.metrics[name][0] if name in row.metrics else None
         cells.append(_number_cell(mean, row_metric_cell(row, name)))
     cells.append(f'<td class="number" data-value="{row.n_seeds}">{row.n_seeds}</td>')
+    cells.append(_number_cell(row.rank_interval[0] if row.rank_interval else None, rank_interval_cell(row)))
+    oracle, regret = oracle_cells(row)
+    cells.append(_number_cell(row.oracle[0] if row.oracle else None, oracle))
+    cells.append(_number_cell(row.regret_db[0] if row.regret_db else None, regret))
     cells.append(_number_cell(row.stability_db, stability_cell(row)))
     verdict_class = "verdict-" + re.sub(r"[^a-z]+", "-", row.verdict.lower()) if row.verdict else ""
     cells.append(f'<td class="verdict {verdict_class}">{escape(row.verdict_text())}</td>')

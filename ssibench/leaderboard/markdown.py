@@ -10,9 +10,18 @@ from __future__ import annotations
 import re
 
 from ssibench.leaderboard.cost_columns import FOOTNOTE as COST_FOOTNOTE
+from ssibench.leaderboard.rank_intervals import FOOTNOTE as RANK_FOOTNOTE
 from ssibench.leaderboard.run_curves import STABILITY_FOOTNOTE
+from ssibench.leaderboard.selection_view import REGRET_FOOTNOTE, selection_line
 from ssibench.leaderboard.statistics import ALPHA
-from ssibench.leaderboard.tables import ZERO_FILLED_FOOTNOTE, Table, row_metric_cell, stability_cell
+from ssibench.leaderboard.tables import (
+    ZERO_FILLED_FOOTNOTE,
+    Table,
+    oracle_cells,
+    rank_interval_cell,
+    row_metric_cell,
+    stability_cell,
+)
 
 
 def escape(text: str) -> str:
@@ -36,10 +45,10 @@ def to_markdown(tables: list[Table]) -> str:
         columns = table.cost_columns
         name_device = len({column.device for column in columns}) > 1
         datasets = ", ".join(escape(name) for name in table.datasets)
-        lines += [f"## Scenario {code(table.scenario)} ({datasets})", ""]
+        lines += [f"## Scenario {code(table.scenario)} ({datasets})", "", selection_line(table.rule), ""]
         header = [
-            "#", "Loss", *map(escape, metric_names), "seeds", "stability (dB)",
-            "vs best SSL (Wilcoxon, per-image PSNR)",
+            "#", "Loss", *map(escape, metric_names), "seeds", "rank interval", "oracle PSNR", "regret (dB)",
+            "stability (dB)", "vs best SSL (Wilcoxon, per-image PSNR)",
             *(escape(column.header(name_device)) for column in columns),
         ]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -47,7 +56,7 @@ def to_markdown(tables: list[Table]) -> str:
             cells = [
                 str(rank), escape(row.label),
                 *(row_metric_cell(row, m) for m in metric_names),
-                str(row.n_seeds), stability_cell(row), row.verdict_text(),
+                str(row.n_seeds), rank_interval_cell(row), *oracle_cells(row), stability_cell(row), row.verdict_text(),
                 *(escape(column.text(row.cost, row.n_seeds)) for column in columns),
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -57,7 +66,9 @@ def to_markdown(tables: list[Table]) -> str:
                 f"- {escape(label)}: {escape(status)} — {escape(reason)}" for label, status, reason in table.not_run
             ]
         lines.append("")
-    lines.append(f"Mean ± std over seeds; ties: p ≥ {ALPHA} in a two-sided Wilcoxon signed-rank test.")
+    lines.append(f"Mean ± standard error over seeds; ties: p ≥ {ALPHA} in a two-sided Wilcoxon signed-rank test.")
+    lines.append(RANK_FOOTNOTE)
+    lines.append(REGRET_FOOTNOTE)
     lines.append(STABILITY_FOOTNOTE)
     lines.append(ZERO_FILLED_FOOTNOTE)
     lines.append(COST_FOOTNOTE)

@@ -1,16 +1,19 @@
 """The leaderboard's tables: the runs grouped by scenario and method, aggregated over seeds, ranked.
 
 One table per scenario like SSIBench's (#, loss, metrics), ranked by PSNR ascending (the best
-last), with the mean ± std over seeds, the number of seeds, a paired Wilcoxon signed-rank test of
-each method against the best self-supervised one over the same test images (per-image PSNR,
-averaged over seeds, :mod:`ssibench.leaderboard.statistics`), and what the method cost to train
+last), with the scores of the model one selection rule chose in each run (``rule``,
+:mod:`ssibench.leaderboard.selection_view`): the mean ± standard error over seeds, the number of
+seeds, a rank interval (:mod:`ssibench.leaderboard.rank_intervals`), the oracle's PSNR and the
+selection regret, a paired Wilcoxon signed-rank test of each method against the best
+self-supervised one over the same test images (per-image PSNR, averaged over seeds,
+:mod:`ssibench.leaderboard.statistics`), what the method cost to train
 (:mod:`ssibench.leaderboard.cost_columns`), and how stable its final PSNR is (the spread of its last
 evaluated epochs, :func:`ssibench.leaderboard.run_curves.stability`). Every table has a zero-filled row:
 the runs of ``loss=zero_filled`` where the sweep has them, else one made from the ``zero_filled``
 scores every run records of its own test set (one per seed: all runs of a seed share it). Runs that
 were skipped, failed or diverged, or have no metrics (test data without ground truth), are listed
-under their table with the reason. Runs of one seed scored on different test sets are refused
-(:mod:`ssibench.leaderboard.test_sets`).
+under their table with the reason, as are runs that recorded no choice of the table's rule. Runs of
+one seed scored on different test sets are refused (:mod:`ssibench.leaderboard.test_sets`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ssibench.evaluation.selection import DEFAULT_RULE
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cost_columns import MISSING, CostColumn, Device, DeviceCost, cost_columns, method_cost
+from ssibench.leaderboard.rank_intervals import rank_intervals
 from ssibench.leaderboard.run_curves import stability
+from ssibench.leaderboard.selection_view import oracle_and_regret, under_rule
 from ssibench.leaderboard.statistics import paired_test
 from ssibench.leaderboard.test_sets import check_one_test_set_per_seed
 
@@ -41,15 +47,19 @@ class Row:
     loss: str
     label: str
     kind: str
-    metrics: dict[str, tuple[float, float]]  # name -> (mean over seeds, std over seeds)
+    metrics: dict[str, tuple[float, float]]  # name -> (mean over seeds, standard error over seeds)
     n_seeds: int
     per_image: np.ndarray | None  # PSNR per test image, averaged over seeds
+    seed_images: np.ndarray | None = None  # PSNR per seed and test image (n_seeds, n_images)
     verdict: str = ""
     p_value: float | None = None
     cost: dict[Device, DeviceCost] = field(default_factory=dict)
     runs: list[tuple[Path | None, dict]] = field(default_factory=list)  # (run folder when known, results)
     stability_db: float | None = None  # mean over seeds of the PSNR spread of the last evaluated epochs
     from_zero_filled_scores: bool = False  # the zero-filled row made from other runs' `zero_filled` blocks
+    oracle: tuple[float, float] | None = None  # val_oracle's PSNR: (mean, standard error) over seeds
+    regret_db: tuple[float, float] | None = None  # oracle − val_kspace PSNR: (mean, standard error) over seeds
+    rank_interval: tuple[int, int] | None = None  # (lowest, highest) rank over the bootstrap draws
 
     def verdict_text(self) -> str:
         """The comparison with the best SSL method as the tables print it: ``tie (p=0.31)``."""
@@ -60,6 +70,7 @@ class Row:
 class Table:
     scenario: str
     datasets: list[str]
+    rule: str = DEFAULT_RULE  # the selection rule whose models the rows score
     rows: list[Row] = field(default_factory=list)
     not_run: list[tuple[str, str, str]] = field(default_factory=list)  # unranked: (label, status, reason)
 
@@ -74,21 +85,35 @@ class Table:
         return cost_columns(list({device for row in self.rows for device in row.cost}))
 
 
+def mean_and_error(values) -> tuple[float, float]:
+    """The mean over seeds and its standard error (0 for one seed)."""
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def _seed_images(blocks: list[dict], rank_by: str) -> np.ndarray | None:
+    """The per-image ``rank_by`` scores of each seed's block, ``(n_seeds, n_images)``; None unless all have them."""
+    images = [block.get(rank_by) for block in blocks]
+    if not all(v is not None and len(v) == len(images[0]) for v in images):
+        return None
+    return np.array(images, dtype=float)
+
+
 def _aggregate(runs: list[tuple[Path | None, dict]], rank_by: str) -> Row:
     results = [r for _, r in runs]
     first = results[0]
-    metrics = {}
-    for name in first["metrics"]:
-        values = np.array([r["metrics"][name]["mean"] for r in results])
-        metrics[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
-    images = [r.get("per_image", {}).get(rank_by) for r in results]
-    same_images = all(v is not None and len(v) == len(images[0]) for v in images)
-    per_image = np.mean(np.array(images, dtype=float), axis=0) if same_images else None
+    metrics = {name: mean_and_error([r["metrics"][name]["mean"] for r in results]) for name in first["metrics"]}
+    seed_images = _seed_images([r.get("per_image", {}) for r in results], rank_by)
+    per_image = seed_images.mean(axis=0) if seed_images is not None else None
+    oracles = [oracle_and_regret(r, rank_by) for r in results]
+    known = all(oracles)
     spreads = [stability(RunDir(folder).curves) for folder, _ in runs if folder and RunDir(folder).curves.is_file()]
     spreads = [spread for spread in spreads if spread is not None]
     return Row(
-        first["loss"], first["label"], first["kind"], metrics, len(results), per_image,
+        first["loss"], first["label"], first["kind"], metrics, len(results), per_image, seed_images,
         cost=method_cost(results), runs=list(runs), stability_db=float(np.mean(spreads)) if spreads else None,
+        oracle=mean_and_error([o[0] for o in oracles]) if known else None,
+        regret_db=mean_and_error([o[1] for o in oracles]) if known else None,
     )
 
 
@@ -104,19 +129,18 @@ def _zero_filled_row(runs: list[tuple[Path | None, dict]], rank_by: str) -> Row 
         return None
     seeds = [by_seed[seed] for seed in sorted(by_seed)]
     names = [name for name in seeds[0]["zero_filled"] if all(name in r["zero_filled"] for r in seeds)]
-    metrics = {}
-    for name in names:
-        values = np.array([r["zero_filled"][name]["mean"] for r in seeds])
-        metrics[name] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
-    images = [r.get("zero_filled_per_image", {}).get(rank_by) for r in seeds]
-    same_images = all(v is not None and len(v) == len(images[0]) for v in images)
-    per_image = np.mean(np.array(images, dtype=float), axis=0) if same_images else None
-    return Row("zero_filled", ZERO_FILLED_LABEL, "no-learning", metrics, len(seeds), per_image,
+    metrics = {name: mean_and_error([r["zero_filled"][name]["mean"] for r in seeds]) for name in names}
+    seed_images = _seed_images([r.get("zero_filled_per_image", {}) for r in seeds], rank_by)
+    per_image = seed_images.mean(axis=0) if seed_images is not None else None
+    return Row("zero_filled", ZERO_FILLED_LABEL, "no-learning", metrics, len(seeds), per_image, seed_images,
                from_zero_filled_scores=True)  # fmt: skip
 
 
-def build_tables(results: list[dict], rank_by: str = "PSNR", folders: list[Path] | None = None) -> list[Table]:
-    """Group runs by scenario and loss, aggregate seeds, rank, and test against the best SSL method.
+def build_tables(
+    results: list[dict], rank_by: str = "PSNR", folders: list[Path] | None = None, rule: str = DEFAULT_RULE
+) -> list[Table]:
+    """Group runs by scenario and loss, aggregate seeds, rank, and test against the best SSL method,
+    each run scored by the model ``rule`` chose in it.
 
     ``folders``: each run's folder, in the order of ``results`` (for the config links of the HTML
     page and to name runs in errors). Raises :class:`~ssibench.leaderboard.test_sets.MixedTestSets`
@@ -128,17 +152,22 @@ def build_tables(results: list[dict], rank_by: str = "PSNR", folders: list[Path]
         by_scenario[r["physics"]].append((folder, r))
     tables = []
     for scenario, scenario_runs in sorted(by_scenario.items()):
-        table = Table(scenario, sorted({r["dataset"] for _, r in scenario_runs}))
+        table = Table(scenario, sorted({r["dataset"] for _, r in scenario_runs}), rule)
         ok: dict[str, list[tuple[Path | None, dict]]] = defaultdict(list)
         for folder, r in scenario_runs:
-            if r["status"] == "ok" and r["metrics"]:
-                ok[r["loss"]].append((folder, r))
+            chosen, why = under_rule(r, rule)
+            if why is not None:
+                table.not_run.append((r["label"], f"no {rule}", why))
+            elif r["status"] == "ok" and r["metrics"]:
+                ok[r["loss"]].append((folder, chosen))
             else:  # not run, or run on test data without ground truth (no metrics to rank by)
                 table.not_run.append((r["label"], r["status"], r["reason"] or ""))
         rows = [_aggregate(v, rank_by) for v in ok.values()]
         if "zero_filled" not in ok:  # a swept zero_filled is that row already (its cost, config, per-image scores)
             rows += [row for row in [_zero_filled_row([run for v in ok.values() for run in v], rank_by)] if row]
         table.rows = sorted(rows, key=lambda row: row.metrics[rank_by][0])
+        for row, interval in zip(table.rows, rank_intervals([row.seed_images for row in table.rows])):
+            row.rank_interval = interval
         candidates = [row for row in table.rows if row.kind == "self-supervised"]
         if candidates:
             best = max(candidates, key=lambda row: row.metrics[rank_by][0])
@@ -156,15 +185,30 @@ def build_tables(results: list[dict], rank_by: str = "PSNR", folders: list[Path]
     return tables
 
 
-def metric_cell(mean: float, std: float, n_seeds: int, name: str) -> str:
-    """``27.60 ± 0.14`` (PSNR with 2 decimals, other metrics 4), the mean alone for one seed."""
-    digits = 2 if name.upper() == "PSNR" else 4
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if n_seeds > 1 else f"{mean:.{digits}f}"
+def metric_cell(mean: float, error: float, n_seeds: int, name: str) -> str:
+    """``27.60 ± 0.14`` (mean ± standard error; PSNR with 2 decimals, other metrics 4), the mean alone for one seed."""
+    digits = 2 if name.upper() in ("PSNR", "DB") else 4
+    return f"{mean:.{digits}f} ± {error:.{digits}f}" if n_seeds > 1 else f"{mean:.{digits}f}"
 
 
 def row_metric_cell(row: Row, name: str) -> str:
     """The row's ``name`` cell, :data:`MISSING` where its runs did not score that metric."""
     return metric_cell(*row.metrics[name], row.n_seeds, name) if name in row.metrics else MISSING
+
+
+def rank_interval_cell(row: Row) -> str:
+    """``3–5``, ``4`` when the interval is one rank, :data:`MISSING` without per-image scores."""
+    if row.rank_interval is None:
+        return MISSING
+    low, high = row.rank_interval
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def oracle_cells(row: Row) -> tuple[str, str]:
+    """The oracle's PSNR and the regret (dB) as the tables print them; :data:`MISSING` where unknown."""
+    if row.oracle is None:
+        return MISSING, MISSING
+    return metric_cell(*row.oracle, row.n_seeds, "PSNR"), metric_cell(*row.regret_db, row.n_seeds, "dB")
 
 
 def stability_cell(row: Row) -> str:

@@ -35,6 +35,7 @@ from omegaconf import OmegaConf
 from ssibench.atomic_files import atomic_path
 from ssibench.config.context import compose_config
 from ssibench.data.pipeline import measurements
+from ssibench.evaluation.selection import DEFAULT_RULE
 from ssibench.folders import RunDir
 from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.markdown import to_markdown
@@ -107,7 +108,7 @@ def _leaderboard(sweep_dir: Path, figures_dir: Path) -> tuple[list[dict], list, 
     into ``figures_dir``."""
     runs = collect_runs([sweep_dir])
     results = [r for _, r in runs]
-    tables = build_tables(results, folders=[folder for folder, _ in runs])
+    tables = build_tables(results, folders=[folder for folder, _ in runs], rule=table_rule(results))
     figures = write_figures(tables, runs, sweep_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
     shown: dict[str, list[Path]] = {}
@@ -117,6 +118,13 @@ def _leaderboard(sweep_dir: Path, figures_dir: Path) -> tuple[list[dict], list, 
                 shutil.copyfile(path, figures_dir / path.name)
                 shown.setdefault(scenario, []).append(figures_dir / path.name)
     return results, tables, shown
+
+
+def table_rule(results: list[dict]) -> str:
+    """The selection rule of the shipped tables: the leaderboard's default when every finished run
+    records its choices, else ``last`` (runs made before selection rules, which report their last epoch)."""
+    finished = [r for r in results if r["status"] == "ok" and r["metrics"]]
+    return DEFAULT_RULE if all("selection" in r for r in finished) else "last"
 
 
 def embedded_section(record: dict, results: list[dict], tables: list, shown: dict[str, list[Path]], page: Path) -> str:
@@ -137,7 +145,7 @@ def headline_section(
     headline = [table for table in tables if table.scenario == HEADLINE]
     if not headline:
         raise SystemExit(f"readme_results: the sweep has no scenario {HEADLINE}, the README's headline table")
-    table_md, found, _ = to_markdown(headline).split("\n", 2)[2].partition("\nMean ± std over seeds")
+    table_md, found, _ = to_markdown(headline).split("\n", 2)[2].partition("\nMean ± standard error over seeds")
     if not found:
         raise SystemExit("readme_results: the leaderboard's Markdown has no notes after its tables")
     figures = [f"![{path.stem}]({_figure_path(path, readme)})" for path in shown.get(HEADLINE, [])]
