@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from ssibench.cluster.gpu_slots import gpu_slot
 from ssibench.cluster.job_resources import use_job_threads
 from ssibench.config import schema as config_schema
+from ssibench.config import tuning
 from ssibench.config.checks import check_config
 from ssibench.config.context import RunContext
 from ssibench.data.pipeline import loaders, measurements
@@ -53,10 +54,11 @@ def run(cfg: DictConfig, context: RunContext | None = None) -> dict:
     try:
         config_schema.apply(cfg)  # a config of one's own, checked like a built-in one (no-op for those)
         check_config(cfg)
-        reason = skip_reason(cfg, context)
-        if reason:
+        skip = skip_reason(cfg, context)
+        if skip:
+            reason, remedy = skip
             if not context.sweep:
-                raise InputError(f"{reason}: choose a scenario that does, e.g. physics=noisy")
+                raise InputError(f"{reason}: {remedy}")
             log.info(f"[ssibench] skipped: {reason}")
             return write_record(run_dir, RunRecord.skipped(header, reason))
         check_importable(cfg)  # a _target_ that cannot be imported fails here, before anything is simulated
@@ -137,16 +139,20 @@ def train_and_test(cfg: DictConfig, context: RunContext, run_dir: RunDir, header
     return record
 
 
-def skip_reason(cfg: DictConfig, context: RunContext) -> str | None:
-    """Why this (loss, scenario) is not run: the scenario lacks what the loss requires, or a grid
-    restricts the scenario to other losses (``only: {scenario: [losses]}``, e.g. +sweep=leaderboard)."""
+def skip_reason(cfg: DictConfig, context: RunContext) -> tuple[str, str] | None:
+    """Why this (loss, scenario) is not run: the scenario lacks what the loss requires, a grid
+    restricts the scenario to other losses (``only: {scenario: [losses]}``, e.g. +sweep=leaderboard),
+    or a tuning trial beyond the first of a loss with nothing to tune (zero_filled); with what to do instead."""
     loss, physics = context.choices["loss"], context.choices["physics"]
     missing = sorted({c.name for c in cfg.loss.get("requires", [])} - {c.name for c in cfg.physics.get("provides", [])})
+    other_scenario = "choose a scenario that does, e.g. physics=noisy"
     if missing:
-        return f"loss={loss} needs {missing}, which physics={physics} does not provide"
+        return f"loss={loss} needs {missing}, which physics={physics} does not provide", other_scenario
     allowed = cfg.get("only", {}).get(physics)
     if allowed is not None and loss not in allowed:
-        return f"loss={loss} is not in this grid's {physics} table"
+        return f"loss={loss} is not in this grid's {physics} table", other_scenario
+    if cfg.get("tune") is not None and cfg.tune.trial > 0 and not tuning.search_space(cfg):
+        return f"loss={loss} has nothing to tune: its trial 0 is its only one", "run tune.trial=0"
     return None
 
 

@@ -186,3 +186,11 @@ def test_output_to_a_file_is_one_line_per_epoch_and_the_summary(tmp_path, data_d
     assert all(line.startswith("[ssibench] ") for line in lines), lines
     logged = [line.split("] - ", 1)[1] for line in (tmp_path / "run" / "launch.log").read_text().splitlines()]
     assert logged == lines
+
+
+def test_a_loss_with_nothing_to_tune_runs_its_first_trial_only(make_cfg, tmp_path):
+    trial = ("loss=zero_filled", "+tune=quasirandom", "tune.trials=2")
+    with pytest.raises(InputError, match=r"^loss=zero_filled has nothing to tune: its trial 0 is its only one: run tune"):
+        run(make_cfg(*trial, "tune.trial=1"))
+    assert not (tmp_path / "run" / "results.json").exists()
+    assert run(make_cfg(*trial, "tune.trial=0"))["status"] == "ok"

@@ -185,9 +185,9 @@ def bench_loss(
     """The rows of one loss: the bare-deepinv baseline, then each configuration."""
     cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false"], workdir)
     context = RunContext.from_hydra(cfg)
-    reason = skip_reason(cfg, context)
-    if reason or not cfg.loss.get("losses"):
-        print(f"[bench] {loss}: not measured ({reason or 'nothing to train'})", file=sys.stderr)
+    skip = skip_reason(cfg, context)
+    if skip or not cfg.loss.get("losses"):
+        print(f"[bench] {loss}: not measured ({skip[0] if skip else 'nothing to train'})", file=sys.stderr)
         return []
     data = measurements(cfg, context)
     device = torch.device(cfg.trainer.device)
