@@ -20,6 +20,11 @@ optimizer, physics, data, batch size and device, in fp32, fed by a plain shuffle
 no metrics, checkpoints or progress bar. ``time ÷ bare`` is a configuration's step time over the
 baseline's (below 1: faster).
 
+``--evaluation`` measures instead what evaluating an epoch adds (issue: validation and model selection):
+for each loss, the run's own trainer (with its validation and test batches) times its validation pass
+(the held-out k-space criterion and the oracle's metrics, :mod:`ssibench.evaluation.validation`), its
+test pass, and a training epoch (its batches × the median step), each the median of ``--rounds``.
+
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` while the configuration stepped (it also
 counts the other configurations' resident weights); on the CPU the process's maximum resident set
 size so far (``resource``), which only grows, so on the CPU it bounds the run from above.
@@ -227,6 +232,50 @@ def bench_loss(
     return rows
 
 
+def evaluation_seconds(loss: str, overrides: list[str], rounds: int, workdir: Path) -> dict | None:
+    """Median seconds of one validation pass, one test pass and one training epoch of the run of
+    ``loss``, built as ``run`` builds it; None for a loss that trains nothing or is not run."""
+    from ssibench.evaluation.validation import HeldOutKspace, Validation
+
+    cfg = compose_config([*overrides, f"loss={loss}", "trainer.show_progress_bar=false"], workdir)
+    context = RunContext.from_hydra(cfg)
+    if skip_reason(cfg, context) or not cfg.loss.get("losses"):
+        return None
+    data = measurements(cfg, context)
+    parts = assemble(cfg, data, cfg.trainer.device)
+    batches = loaders(cfg, data, parts.streams)
+    if batches.validation is None or batches.test is None:
+        raise SystemExit("bench --evaluation: the run needs a validation set (split.val_fraction > 0) and test data")
+    kspace, names = HeldOutKspace(cfg.seed), list(parts.metrics)
+    validation = Validation(batches.validation, kspace, data.validation_ground_truth, names)
+    trainer = build_trainer(cfg, parts, data.physics, batches.train, batches.test, validation=validation)
+    device = torch.device(cfg.trainer.device)
+    timed = _Timed(trainer, device)
+    timed.run(3, record=False)
+    timed.run(max(5, len(batches.train)))
+    step = statistics.median(timed.step_seconds)
+
+    def median_seconds(work) -> float:
+        seconds = []
+        for _ in range(rounds):
+            timed._sync()
+            start = time.perf_counter()
+            work()
+            timed._sync()
+            seconds.append(time.perf_counter() - start)
+        return statistics.median(seconds)
+
+    def validate():
+        with parts.streams.isolated():
+            validation.score(trainer)
+
+    return {
+        "loss": loss, "n_train": len(data.train), "n_val": len(validation), "n_test": len(data.test),
+        "train_epoch_s": step * len(batches.train), "validation_s": median_seconds(validate),
+        "test_s": median_seconds(lambda: trainer._test_scores(0, 0)),
+    }
+
+
 def cache_seconds(overrides: list[str], batch_sizes: list[int], workdir: Path) -> list[dict]:
     """Seconds to simulate the scenario's measurement cache at each batch size (fresh files)."""
     cfg = compose_config(overrides, workdir)
@@ -297,6 +346,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         "--cache-batch-sizes",
         help="instead of training steps, time building the measurement cache at these batch sizes, e.g. 1,64",
     )
+    parser.add_argument(
+        "--evaluation", action="store_true",
+        help="instead of training steps, time what evaluating an epoch adds: the validation and test passes",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench"), help="folder for bench.csv and bench.md")
     args = parser.parse_args(argv)
     precisions = args.precision.split(",")
@@ -312,6 +365,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ratio = rows[0]["seconds"] / row["seconds"]
             print(
                 f"batch size {row['batch_size']}: {row['images']} images in {row['seconds']:.3f} s ({ratio:.2f}x the first)"
+            )
+        return rows
+
+    if args.evaluation:
+        with tempfile.TemporaryDirectory(prefix="ssibench-bench-") as workdir:
+            rows = [evaluation_seconds(loss, args.overrides, args.rounds, Path(workdir))
+                    for loss in _losses(args.losses)]  # fmt: skip
+            device = torch.device(compose_config(args.overrides, Path(workdir)).trainer.device)
+        rows = [row for row in rows if row is not None]
+        overrides = " ".join(args.overrides) or "(defaults)"
+        print(f"Median seconds over {args.rounds} rounds on {machine(device)}; overrides: {overrides}")
+        print("| loss | train images | a training epoch (s) | validation pass (s) | test pass (s) | validation/epoch |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['loss']} | {r['n_train']} | {r['train_epoch_s']:.2f} "
+                f"| {r['validation_s']:.2f} ({r['n_val']} images) | {r['test_s']:.2f} ({r['n_test']} images) "
+                f"| {r['validation_s'] / r['train_epoch_s']:.1%} |"
             )
         return rows
 

@@ -159,3 +159,14 @@ def test_bench_smoke_run_writes_its_table(data_dir, tmp_path):
     with open(out / "bench.csv") as f:
         assert len(list(csv.DictReader(f))) == 3
     assert "| mc | bf16 |" in (out / "bench.md").read_text()
+
+
+def test_bench_evaluation_times_the_validation_and_test_passes_of_an_epoch(data_dir, capsys):
+    from ssibench.tools.bench import main
+
+    rows = main(["--evaluation", "--losses", "mc,zero_filled", "--rounds", "1", "debug=smoke", "trainer.device=cpu",
+                 f"paths.data_dir={data_dir}"])  # fmt: skip
+    assert [r["loss"] for r in rows] == ["mc"]  # zero_filled trains nothing: no epoch to time
+    assert rows[0]["n_val"] == 2 and rows[0]["n_test"] == 4 and rows[0]["n_train"] == 6
+    assert all(rows[0][key] > 0 for key in ("train_epoch_s", "validation_s", "test_s"))
+    assert "| mc | 6 |" in capsys.readouterr().out
