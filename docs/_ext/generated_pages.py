@@ -1,5 +1,6 @@
 """The pages of the site made from the project itself at each build, into ``docs/generated/``: one per
-loss choice (from ``conf/loss/*.yaml``, the classes' docstrings and the shipped leaderboard's runs),
+loss choice (from ``conf/loss/*.yaml``, the classes' docstrings, its search space and the shipped
+leaderboard's runs),
 the config groups, the ``ssibench`` command and the ``results.json`` schema."""
 
 from __future__ import annotations
@@ -64,6 +65,33 @@ def _shipped_rows(choice: str) -> list[str]:
     return rows
 
 
+def _search_space(choice: str) -> list[str]:
+    """What ``+tune=quasirandom`` searches for the loss (:mod:`ssibench.config.tuning`): its own space and
+    the learning rate, as the composed config holds them (a YAML inherits its parent's space)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ssibench.config import tuning
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("config", overrides=[f"loss={choice}", "+tune=quasirandom"])
+    GlobalHydra.instance().clear()
+    space = tuning.search_space(cfg)
+    if not space:
+        return ["It trains nothing: it has nothing to tune, and a tuning sweep runs its trial 0 only.\n"]
+
+    def searched(d) -> str:
+        return ", ".join(map(str, d.choices)) if d.choices else f"{d.scale} scale, {d.low:g} to {d.high:g}"
+
+    return [
+        "A tuning sweep (``+tune=quasirandom tune.trials=N``) gives it N trials per scenario and seed: trial 0 its",
+        "defaults (the values in its config below), the others quasirandom points of this space.\n",
+        *[f"- ``{d.key}``: {searched(d)}" for d in space],
+        "",
+    ]
+
+
 def loss_page(path: Path) -> str:
     from omegaconf import OmegaConf
 
@@ -90,6 +118,7 @@ def loss_page(path: Path) -> str:
     for target in own:
         module, name = target.rsplit(".", 1)
         parts += [_title(f"{name}", "-"), f".. autoclass:: {target}\n   :no-index:\n"]
+    parts += [_title("Its search space", "-"), *_search_space(choice)]
     parts += [_title("Its config", "-"), f".. literalinclude:: ../../../conf/loss/{choice}.yaml\n   :language: yaml\n"]
     rows = _shipped_rows(choice)
     parts.append(_title("In the shipped leaderboard", "-"))
@@ -156,7 +185,11 @@ def results_schema_page() -> str:
         "",
         "Besides them: ``config`` and ``code`` (what identifies the run), ``per_image`` and",
         "``zero_filled_per_image``, ``cost``, ``test_set`` and ``test_signature`` (which test set it was",
-        "scored on), ``n_val`` and ``validation_set``.",
+        "scored on), ``n_val`` and ``validation_set`` (the validation set held out of the training images),",
+        "and ``selection``: for each model-selection rule (``last``, ``val_kspace``, ``val_oracle``;",
+        ":mod:`ssibench.evaluation.selection`) the ``epoch`` it chose (numbered as ``metrics.csv``), its",
+        "``criterion`` there, and that model's test ``metrics`` and ``per_image`` scores; ``null`` for a rule",
+        "that could not choose, with why under ``selection.reasons``.",
         "",
     ]
     return "\n".join(lines)

@@ -2,6 +2,9 @@
 
     runs.py         every run below the sweep folders
     test_sets.py    runs of one seed must share their test set (its fingerprint)
+    selection_view.py  each run scored by the model one selection rule chose (--selection), the regret
+    trial_choice.py the trial of a tuning sweep each seed reports, chosen on validation
+    rank_intervals.py  each method's rank interval (bootstrap over seeds and test images)
     statistics.py   the paired Wilcoxon test: a real difference or a tie
     cost_columns.py what each method costs to train, per device
     run_curves.py   a run's metrics.csv, and the stability of its final number
