@@ -8,6 +8,7 @@ import json
 import math
 
 import pytest
+import torch
 from conftest import CONF, LOSSES, assert_ok, launch, runnable
 from omegaconf import OmegaConf, open_dict
 
@@ -15,7 +16,9 @@ from ssibench.config.context import RunContext, identifying_config
 from ssibench.config.schema import SearchDimension
 from ssibench.config.tuning import Dimension, apply_trial, check, search_space, trial_values
 from ssibench.data.measurement_cache import cache_key
+from ssibench.data.pipeline import measurements
 from ssibench.errors import InputError
+from ssibench.parts.assembly import assemble
 from ssibench.run import run
 
 LR = "trainer.optimizer.lr"
@@ -55,6 +58,72 @@ def test_every_loss_declares_a_search_space_whose_keys_are_in_its_config(loss, m
         if dimension.key != LR:
             citation = _line_above(dimension.key, loss) or ""
             assert citation.startswith("#"), f"{dimension.key}: no comment citing its value"
+
+
+def _attributes(parts) -> dict[str, object]:
+    """Every scalar attribute of a run's instantiated loss terms and D's, by path (``losses.1.weight``),
+    and its optimizers' learning rates: what a trial's values must reach."""
+    found: dict[str, object] = {}
+    seen: set[int] = set()
+
+    def walk(obj, path: str) -> None:
+        if isinstance(obj, (bool, int, float, str)):
+            found[path] = obj
+        elif isinstance(obj, torch.Tensor):
+            if obj.numel() == 1:
+                found[path] = float(obj)
+        elif id(obj) in seen or isinstance(obj, torch.Generator):
+            return
+        elif isinstance(obj, (list, tuple, dict)):
+            seen.add(id(obj))
+            for key, item in (obj.items() if isinstance(obj, dict) else enumerate(obj)):
+                walk(item, f"{path}.{key}")
+        elif hasattr(obj, "__dict__"):
+            seen.add(id(obj))
+            for name, item in vars(obj).items():
+                if name in ("_modules", "_parameters", "_buffers"):
+                    walk(item, path)  # a module's children and tensors, under their own names
+                elif not name.startswith("_"):
+                    walk(item, f"{path}.{name}")
+
+    walk(parts.losses, "losses")
+    walk(parts.losses_d, "losses_d")
+    optimizers = {"optimizer": parts.optimizer.G, "optimizer_d": parts.optimizer.D} if parts.adversarial else {
+        "optimizer": parts.optimizer}
+    for name, optimizer in optimizers.items():
+        for k, group in enumerate(optimizer.param_groups):
+            found[f"{name}.{k}.lr"] = group["lr"]
+    return found
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_searched_key_reaches_the_instantiated_loss(loss, make_cfg):
+    """Trial 0 builds the very terms of an untuned run; a trial k > 0 sets each key of the loss's space in
+    the instantiated objects (a term's weight, a generator's ratio, the optimizer's lr), not only in the
+    config: some attribute that held the key's default holds the trial's value."""
+    tune = ("+tune=quasirandom", "tune.trials=4", *_scenario(loss))
+    defaults = make_cfg(f"loss={loss}", *tune)
+    space = search_space(defaults)
+    if not space:  # trains nothing
+        return
+    data = measurements(defaults)  # the same for every trial (one cache key)
+    before = _attributes(assemble(defaults, data, "cpu"))
+    assert before == _attributes(assemble(make_cfg(f"loss={loss}", *_scenario(loss)), data, "cpu"))
+    pending = {dimension.key: OmegaConf.select(defaults, dimension.key) for dimension in space}
+    for trial in range(1, 4):
+        cfg = make_cfg(f"loss={loss}", *tune, f"tune.trial={trial}")
+        values = apply_trial(cfg)
+        after = _attributes(assemble(cfg, data, "cpu"))
+        for key, value in values.items():
+            if key not in pending or value == pending[key]:  # a choice may draw the default: another trial
+                continue
+            reached = [path for path, now in after.items() if isinstance(now, (int, float))
+                       and now == pytest.approx(value) and before.get(path) == pytest.approx(pending[key])]
+            assert reached, f"{loss}: {key}={value} (default {pending[key]}) is set in no instantiated attribute"
+            del pending[key]
+        if not pending:
+            break
+    assert not pending, f"{loss}: trials 1-3 never moved {sorted(pending)} off their defaults"
 
 
 def test_trial_zero_is_the_defaults(make_cfg):
