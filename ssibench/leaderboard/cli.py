@@ -7,8 +7,8 @@ Every table scores each run by the model one selection rule chose in it (``--sel
 Builds the tables of every run below the folders (sweeps or single runs) and writes
 ``leaderboard.md``, ``leaderboard.csv`` and the figures into the first folder (or ``--out``),
 prints the Markdown; ``--html`` also writes the static site, ``--wandb`` logs the tables to W&B.
-``--against embedded`` ranks the given runs among the runs shipped with ssibench (the README's
-embedded leaderboard, :mod:`ssibench.leaderboard.shipped`), which are only read; ``--against SWEEP``
+``--against embedded`` ranks the given runs among the runs shipped with ssibench (the embedded
+leaderboard of docs/default_scale.rst, :mod:`ssibench.leaderboard.shipped`), which are only read; ``--against SWEEP``
 does the same with a sweep folder. A run found twice (a folder given twice, or inside another one
 given) or given twice (a copied folder, the same config, code and seed) counts once, with a printed
 line naming the one left out. Bad input (no runs, an unreadable results.json, runs of one seed scored
@@ -34,11 +34,26 @@ from ssibench.leaderboard.selection_view import RULE_TEXT
 from ssibench.leaderboard.shipped import AgainstError, load, rank_against, resolve
 from ssibench.leaderboard.tables import build_tables
 from ssibench.leaderboard.test_sets import MixedTestSets
+from ssibench.leaderboard.trial_choice import TuningChoiceError, choose_trials
 
 
 def _error(message: str) -> int:
     print(f"ssibench-leaderboard: error: {message}", file=sys.stderr)
     return 2
+
+
+def default_rule(runs: list[tuple[Path | None, dict]]) -> str:
+    """:data:`DEFAULT_RULE`, or ``last`` (with a printed line) where some scored run records no selection:
+    runs made before the selection rules (the shipped ones until they are re-run) share a table only
+    under the rule every run records."""
+    old = [folder for folder, r in runs if r["status"] == "ok" and r["metrics"] and "selection" not in r]
+    if not old:
+        return DEFAULT_RULE
+    print(
+        f"[leaderboard] {len(old)} of the runs ({old[0]}{', ...' if len(old) > 1 else ''}) record their last epoch "
+        f"only (made before the selection rules): every table shows --selection last; re-run them for {DEFAULT_RULE}"
+    )
+    return "last"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,13 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--against", metavar="embedded|SWEEP",
-        help="rank the given runs among the runs shipped with ssibench (embedded: the README's leaderboard) or those "
-        "of a sweep folder; those are only read, a given run of the same method, scenario and seed replaces its own",
+        help="rank the given runs among the runs shipped with ssibench (embedded: the leaderboard of "
+        "docs/default_scale.rst) or those of a sweep folder; those are only read, a given run of the same method, "
+        "scenario and seed replaces its own",
     )
     parser.add_argument(
-        "--selection", choices=list(RULE_TEXT), default=DEFAULT_RULE,
+        "--selection", choices=list(RULE_TEXT),
         help="which model of each run the tables score: " + "; ".join(f"{k}: {v}" for k, v in RULE_TEXT.items())
-        + f" (default {DEFAULT_RULE})",
+        + f" (default {DEFAULT_RULE}; last where some run records no other rule, with a line saying so)",
     )
     parser.add_argument(
         "--html", type=Path, metavar="SITE", help="also write a static site (index.html and assets/) into this folder"
@@ -91,17 +107,23 @@ def main(argv: list[str] | None = None) -> int:
                 "give your own run or sweep folders, and --out/--html elsewhere"
             )
         try:
-            runs, replaced = rank_against(load(args.against), runs)
-        except (AgainstError, UnreadableRun) as error:
+            shipped = load(args.against)
+            rule = args.selection or default_rule(runs + shipped)
+            # a tuning sweep's trials are chosen inside each side before a given run replaces a shipped one
+            runs, replaced = rank_against(choose_trials(shipped, rule), choose_trials(runs, rule))
+        except (AgainstError, UnreadableRun, TuningChoiceError) as error:
             return _error(str(error))
         for line in replaced:
             print(f"[leaderboard] {line}")
         sources.append(against)
+    else:
+        rule = args.selection or default_rule(runs)
     try:
-        tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs], rule=args.selection)
+        runs = choose_trials(runs, rule)
+        tables = build_tables([r for _, r in runs], folders=[folder for folder, _ in runs], rule=rule)
         if args.html is not None:
             owned_files(args.html)  # refuse a folder the site may not write into before writing anything
-    except (MixedTestSets, SiteError) as error:
+    except (MixedTestSets, SiteError, TuningChoiceError) as error:
         return _error(str(error))
 
     out = args.out or args.dirs[0]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from ssibench.atomic_files import atomic_path
 from ssibench.leaderboard.cost_columns import cost_columns
-from ssibench.leaderboard.tables import Table, rank_interval_cell
+from ssibench.leaderboard.tables import Row, Table, hparams_cell, rank_interval_cell, trial_cell
 
 
 def write_csv(tables: list[Table], path: Path) -> None:
     """Metrics as ``<name>_mean``/``<name>_se`` (standard error over seeds); the ``selection`` rule the
     row's models were chosen by; ``rank_interval``; ``oracle_PSNR`` and ``regret_db`` (with their standard
-    errors); ``stability_db`` (empty for a row without curves);
+    errors); ``stability_db`` (empty for a row without curves); ``trial`` and ``hparams``: a tuning
+    sweep's trial chosen in each seed and the values it set (empty otherwise);
     cost as one group of columns per device, each titled with its device (``GPU-h (NVIDIA H200)``,
     ``s/step (NVIDIA H200)``, ...), plus how many of the method's runs recorded their cost there;
     empty where nothing was recorded."""
@@ -23,12 +24,12 @@ def write_csv(tables: list[Table], path: Path) -> None:
     header = (
         ["scenario", "selection", "rank", "loss", "label", "kind", "status", "n_seeds", "rank_interval",
          "oracle_PSNR", "oracle_PSNR_se", "regret_db", "regret_db_se", "stability_db", "vs_best_ssl", "p_value",
-         "reason"]
+         "reason", "trial", "hparams"]
         + [f"{m}_{stat}" for m in metric_names for stat in ("mean", "se")]
         + [column.header(name_device=True) for column in columns]
         + [f"cost runs ({device.name})" for device in devices]
     )
-    width = len(header) - 17
+    width = len(header) - 19
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(header)
@@ -41,11 +42,17 @@ def write_csv(tables: list[Table], path: Path) -> None:
                 oracle = [*(row.oracle or ("", "")), *(row.regret_db or ("", ""))]
                 out.writerow(
                     [t.scenario, t.rule, rank, row.loss, row.label, row.kind, "ok", row.n_seeds, interval, *oracle,
-                     _blank(row.stability_db), row.verdict, row.p_value, ""]
+                     _blank(row.stability_db), row.verdict, row.p_value, "", *(tuned(row) or ("", ""))]
                     + values + cost + runs
                 )
             for label, status, reason in t.not_run:
-                out.writerow([t.scenario, t.rule, "", "", label, "", status] + [""] * 9 + [reason] + [""] * width)
+                blank = [""] * 9
+                out.writerow([t.scenario, t.rule, "", "", label, "", status, *blank, reason, "", ""] + [""] * width)
+
+
+def tuned(row: Row) -> tuple[str, str] | tuple[()]:
+    """``trial`` and ``hparams`` of a row from a tuning sweep (one per seed, as the tables print them), else ()."""
+    return (trial_cell(row), hparams_cell(row)) if row.tuning else ()
 
 
 def _blank(value: float | None):

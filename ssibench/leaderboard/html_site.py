@@ -35,10 +35,12 @@ from ssibench.leaderboard.tables import (
     ZERO_FILLED_FOOTNOTE,
     Row,
     Table,
+    hparams_cell,
     oracle_cells,
     rank_interval_cell,
     row_metric_cell,
     stability_cell,
+    trial_cell,
 )
 
 MANIFEST = ".ssibench-site.json"
@@ -201,7 +203,10 @@ def _section(table: Table, figures: list[str], config_links) -> str:
     name_device = len({column.device for column in columns}) > 1
     headers = [("#", "number"), ("Method", "text")]
     headers += [(name, "number") for name in table.metric_names]
-    headers += [("seeds", "number"), ("rank interval", "number"), ("oracle PSNR", "number"), ("regret (dB)", "number")]
+    headers += [("seeds", "number")]
+    if table.budget is not None:
+        headers += [("trial", "text"), ("hparams", "text")]
+    headers += [("rank interval", "number"), ("oracle PSNR", "number"), ("regret (dB)", "number")]
     headers += [("stability (dB)", "number"), ("vs best SSL", "text")]
     headers += [(column.header(name_device), "number") for column in columns]
     headers += [("configs", "text")]
@@ -217,7 +222,7 @@ def _section(table: Table, figures: list[str], config_links) -> str:
     parts = [
         f'<section class="scenario" id="{_anchor(table.scenario)}" data-scenario="{escape(table.scenario)}">',
         f"<h2>Scenario <code>{escape(table.scenario)}</code> ({', '.join(map(escape, table.datasets))})</h2>",
-        f'<p class="selection" data-rule="{escape(table.rule)}">{escape(selection_line(table.rule))}</p>',
+        f'<p class="selection" data-rule="{escape(table.rule)}">{escape(selection_line(table.rule, table.budget))}</p>',
     ]
     if table.rows:
         parts.append(
@@ -256,6 +261,9 @@ def _row(rank: int, row: Row, table: Table, columns, configs) -> str:
         mean = row.metrics[name][0] if name in row.metrics else None
         cells.append(_number_cell(mean, row_metric_cell(row, name)))
     cells.append(f'<td class="number" data-value="{row.n_seeds}">{row.n_seeds}</td>')
+    if table.budget is not None:
+        cells.append(f'<td class="trial">{escape(trial_cell(row))}</td>')
+        cells.append(f'<td class="hparams">{escape(hparams_cell(row))}</td>')
     cells.append(_number_cell(row.rank_interval[0] if row.rank_interval else None, rank_interval_cell(row)))
     oracle, regret = oracle_cells(row)
     cells.append(_number_cell(row.oracle[0] if row.oracle else None, oracle))

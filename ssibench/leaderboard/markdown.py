@@ -17,10 +17,12 @@ from ssibench.leaderboard.statistics import ALPHA
 from ssibench.leaderboard.tables import (
     ZERO_FILLED_FOOTNOTE,
     Table,
+    hparams_cell,
     oracle_cells,
     rank_interval_cell,
     row_metric_cell,
     stability_cell,
+    trial_cell,
 )
 
 
@@ -45,9 +47,11 @@ def to_markdown(tables: list[Table]) -> str:
         columns = table.cost_columns
         name_device = len({column.device for column in columns}) > 1
         datasets = ", ".join(escape(name) for name in table.datasets)
-        lines += [f"## Scenario {code(table.scenario)} ({datasets})", "", selection_line(table.rule), ""]
+        tuned = table.budget is not None
+        lines += [f"## Scenario {code(table.scenario)} ({datasets})", "", selection_line(table.rule, table.budget), ""]
         header = [
-            "#", "Loss", *map(escape, metric_names), "seeds", "rank interval", "oracle PSNR", "regret (dB)",
+            "#", "Loss", *map(escape, metric_names), "seeds", *(("trial", "hparams") if tuned else ()),
+            "rank interval", "oracle PSNR", "regret (dB)",
             "stability (dB)", "vs best SSL (Wilcoxon, per-image PSNR)",
             *(escape(column.header(name_device)) for column in columns),
         ]
@@ -56,7 +60,8 @@ def to_markdown(tables: list[Table]) -> str:
             cells = [
                 str(rank), escape(row.label),
                 *(row_metric_cell(row, m) for m in metric_names),
-                str(row.n_seeds), rank_interval_cell(row), *oracle_cells(row), stability_cell(row), row.verdict_text(),
+                str(row.n_seeds), *((trial_cell(row), escape(hparams_cell(row))) if tuned else ()),
+                rank_interval_cell(row), *oracle_cells(row), stability_cell(row), row.verdict_text(),
                 *(escape(column.text(row.cost, row.n_seeds)) for column in columns),
             ]
             lines.append("| " + " | ".join(cells) + " |")

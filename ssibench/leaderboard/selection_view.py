@@ -22,9 +22,15 @@ REGRET_FOOTNOTE = (
 )
 
 
-def selection_line(rule: str) -> str:
-    """What a table's numbers are, said under it."""
-    return f"Selection: {rule}, {RULE_TEXT[rule]}; never the test set."
+def selection_line(rule: str, budget: int | None = None) -> str:
+    """What a table's numbers are, said under it; with a tuning sweep's ``budget``, how its trials were chosen."""
+    line = f"Selection: {rule}, {RULE_TEXT[rule]}; never the test set."
+    if budget is not None:
+        line += (
+            f" Tuned: {budget} trials per method and seed (+tune=quasirandom, trial 0 the loss's defaults), the trial "
+            f"in each seed chosen by the same rule's validation criterion."
+        )
+    return line
 
 
 def under_rule(results: dict, rule: str) -> tuple[dict, str | None]:

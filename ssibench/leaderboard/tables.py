@@ -60,6 +60,7 @@ class Row:
     oracle: tuple[float, float] | None = None  # val_oracle's PSNR: (mean, standard error) over seeds
     regret_db: tuple[float, float] | None = None  # oracle − val_kspace PSNR: (mean, standard error) over seeds
     rank_interval: tuple[int, int] | None = None  # (lowest, highest) rank over the bootstrap draws
+    tuning: list[dict] | None = None  # a tuning sweep's trial chosen in each seed (trial_choice), in seed order
 
     def verdict_text(self) -> str:
         """The comparison with the best SSL method as the tables print it: ``tie (p=0.31)``."""
@@ -79,6 +80,11 @@ class Table:
         """Every metric of the rows, in the order the runs list them (a row may lack one: e.g. the
         zero-filled row of runs that scored Aᴴy on fewer metrics)."""
         return list(dict.fromkeys(name for row in self.rows for name in row.metrics))
+
+    @property
+    def budget(self) -> int | None:
+        """The trials each method had per seed when the rows come from a tuning sweep, else None."""
+        return max((choice["trials"] for row in self.rows for choice in row.tuning or ()), default=None)
 
     @property
     def cost_columns(self) -> list[CostColumn]:
@@ -109,11 +115,13 @@ def _aggregate(runs: list[tuple[Path | None, dict]], rank_by: str) -> Row:
     known = all(oracles)
     spreads = [stability(RunDir(folder).curves) for folder, _ in runs if folder and RunDir(folder).curves.is_file()]
     spreads = [spread for spread in spreads if spread is not None]
+    tuning = [r["tuning"] for r in sorted(results, key=lambda r: r["seed"]) if r.get("tuning")]
     return Row(
         first["loss"], first["label"], first["kind"], metrics, len(results), per_image, seed_images,
         cost=method_cost(results), runs=list(runs), stability_db=float(np.mean(spreads)) if spreads else None,
         oracle=mean_and_error([o[0] for o in oracles]) if known else None,
         regret_db=mean_and_error([o[1] for o in oracles]) if known else None,
+        tuning=tuning if len(tuning) == len(results) else None,
     )
 
 
@@ -214,3 +222,20 @@ def oracle_cells(row: Row) -> tuple[str, str]:
 def stability_cell(row: Row) -> str:
     """``0.42`` (dB), :data:`MISSING` for a row without curves."""
     return MISSING if row.stability_db is None else f"{row.stability_db:.2f}"
+
+
+def trial_cell(row: Row) -> str:
+    """The trial chosen in each seed (``2``; ``2, 0, 3`` for three seeds), :data:`MISSING` for an untuned row."""
+    return MISSING if not row.tuning else ", ".join(str(choice["trial"]) for choice in row.tuning)
+
+
+def hparams_cell(row: Row) -> str:
+    """The values the chosen trials set (``trainer.optimizer.lr=0.00032``; one group per seed, ``;``-separated),
+    the defaults' too where trial 0 won; :data:`MISSING` for an untuned row."""
+    if not row.tuning:
+        return MISSING
+    return "; ".join(
+        ", ".join(f"{key}={value:.3g}" if isinstance(value, float) else f"{key}={value}"
+                  for key, value in choice["values"].items()) or "defaults"
+        for choice in row.tuning
+    )

@@ -4,7 +4,8 @@ The run lands where W&B's own environment says: ``WANDB_PROJECT`` (default ``ssi
 ``WANDB_ENTITY``, ``WANDB_MODE`` (``offline`` needs no account; ``wandb sync`` later), and
 ``WANDB_DIR`` for its files (default: the folder the leaderboard is written to). Each table
 ``leaderboard/<scenario>`` has the columns of ``leaderboard.csv`` for that scenario (rank order,
-metrics, the paired test, the cost columns per device); ``not_ranked/<scenario>`` lists the runs
+the selection rule, metrics as mean and standard error, the rank interval, the oracle and the regret,
+a tuning sweep's chosen trials, the paired test, the cost columns per device); ``not_ranked/<scenario>`` lists the runs
 that were skipped, failed or diverged, with their reasons.
 """
 
@@ -13,7 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ssibench.leaderboard.tables import Table
+from ssibench.leaderboard.csv_table import tuned
+from ssibench.leaderboard.tables import Table, rank_interval_cell
 
 DEFAULT_PROJECT = "ssibench"
 
@@ -25,16 +27,19 @@ class WandbError(RuntimeError):
 def table_data(table: Table) -> tuple[list[str], list[list]]:
     """The columns and rows of one scenario's W&B Table, in rank order."""
     columns = table.cost_columns
-    header = ["rank", "loss", "label", "kind"]
-    header += [f"{name} {stat}" for name in table.metric_names for stat in ("mean", "std")]
-    header += ["seeds", "stability (dB)", "vs best SSL", "p"] + [column.header(name_device=True) for column in columns]
+    header = ["rank", "selection", "loss", "label", "kind"]
+    header += [f"{name} {stat}" for name in table.metric_names for stat in ("mean", "se")]
+    header += ["seeds", "trial", "hparams", "rank interval", "oracle PSNR", "regret (dB)", "stability (dB)",
+               "vs best SSL", "p"] + [column.header(name_device=True) for column in columns]  # fmt: skip
     rows = []
     for rank, row in enumerate(table.rows, start=1):
         metrics = [value for name in table.metric_names for value in row.metrics.get(name, (None, None))]
         cost = [column.value(row.cost) for column in columns]
+        interval = rank_interval_cell(row) if row.rank_interval is not None else None
         rows.append(
-            [rank, row.loss, row.label, row.kind, *metrics, row.n_seeds, row.stability_db, row.verdict, row.p_value,
-             *cost]
+            [rank, table.rule, row.loss, row.label, row.kind, *metrics, row.n_seeds, *(tuned(row) or (None, None)),
+             interval, row.oracle and row.oracle[0], row.regret_db and row.regret_db[0], row.stability_db,
+             row.verdict, row.p_value, *cost]
         )
     return header, rows
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import assert_picture
+from selection_records import selection
 
 from ssibench.evaluation.reconstruction import load_reconstruction
 from ssibench.folders import RunDir
@@ -62,6 +63,7 @@ def _write_run(folder, loss, kind, seed, psnr, physics="mri", curves=True, recon
         "n_test": 4, "train_seconds": 1.0, "eval_seconds": 0.1, "device": "cpu",
         "versions": {"ssibench": "0", "deepinv": "0", "torch": "0"},
     }
+    results |= selection(results)
     run_dir = folder / f"{loss}-{physics}-{seed}"
     run_dir.mkdir(parents=True)
     results_io.write(run_dir / "results.json", results)

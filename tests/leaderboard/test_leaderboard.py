@@ -13,6 +13,7 @@ import pytest
 import torch
 import wandb
 from conftest import assert_ok, assert_picture, launch
+from selection_records import selection
 from wandb_records import log_summary
 
 from ssibench.evaluation.reconstruction import load_reconstruction
@@ -36,6 +37,7 @@ def _write(folder, loss, kind, psnr_per_image, seed=0, physics="mri", status="ok
         "n_test": len(psnr), "train_seconds": 1.0, "eval_seconds": 0.1, "device": "cpu",
         "versions": {"ssibench": "0", "deepinv": "0", "torch": "0"},
     } | extra
+    results = selection(results) | results  # a given selection wins
     path = folder / f"{loss}-{physics}-{seed}"
     path.mkdir(parents=True)
     results_io.write(path / "results.json", results)
@@ -75,8 +77,8 @@ def test_tables_aggregate_seeds_rank_and_compare(sweep):
     (table,) = build_tables(collect([sweep]))
     assert [row.loss for row in table.rows][0] == "zero_filled" and table.rows[-1].loss == "sup"  # ascending
     rows = {row.loss: row for row in table.rows}
-    mean, std = rows["worse"].metrics["PSNR"]
-    assert mean == pytest.approx(27.6) and std == pytest.approx(np.std([27.5, 27.7], ddof=1))
+    mean, error = rows["worse"].metrics["PSNR"]  # the standard error over seeds
+    assert mean == pytest.approx(27.6) and error == pytest.approx(np.std([27.5, 27.7], ddof=1) / np.sqrt(2))
     assert rows["worse"].n_seeds == 2
     verdicts = {loss: row.verdict for loss, row in rows.items()}
     assert sorted([verdicts["good"], verdicts["twin"]]) == ["best SSL", "tie"]
@@ -88,7 +90,7 @@ def test_tables_aggregate_seeds_rank_and_compare(sweep):
 def test_cli_writes_markdown_and_csv_that_parse_back(sweep, capsys):
     assert main([str(sweep)]) == 0
     markdown = (sweep / "leaderboard.md").read_text()
-    assert "## Scenario `mri`" in markdown and "27.60 ± 0.14" in markdown
+    assert "## Scenario `mri`" in markdown and "27.60 ± 0.10" in markdown
     assert "- MOI: failed — ValueError: boom" in markdown
     assert "| 5 | SUP |" in markdown  # the oracle ranks last (best) of the five methods
     assert "Scenario `mri`" in capsys.readouterr().out
@@ -134,17 +136,17 @@ def test_cost_columns_per_device_in_markdown_and_csv(tmp_path, capsys):
     assert main([str(tmp_path)]) == 0
     lines = (tmp_path / "leaderboard.md").read_text().splitlines()
     header = _cells(next(line for line in lines if line.startswith("| #")))
-    assert header[7:] == [
+    assert header[10:] == [  # after #, loss, PSNR, SSIM, seeds, rank interval, oracle, regret, stability, test
         "GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)",
         "CPU-h (AMD EPYC 7B13)", "s/step (AMD EPYC 7B13)", "peak MB (AMD EPYC 7B13)",
     ]
     rows = {cells[1]: cells for cells in map(_cells, lines) if len(cells) == len(header) and cells[0].isdigit()}
     # GPU and CPU hours are never averaged together: 1.5 GPU-h over two runs, 10 CPU-h over the third
-    assert rows["EI"][7:] == [
+    assert rows["EI"][10:] == [
         "1.5 (2 of 3 runs)", "0.6 (2 of 3 runs)", "1200 (2 of 3 runs)", "10 (1 of 3 runs)", "5 (1 of 3 runs)", "—"
     ]
-    assert rows["MC"][7:] == ["—"] * 6
-    assert rows["ZERO_FILLED"][7:] == ["0", "—", "—", "—", "—", "—"]  # trains nothing: no step time
+    assert rows["MC"][10:] == ["—"] * 6
+    assert rows["ZERO_FILLED"][10:] == ["0", "—", "—", "—", "—", "—"]  # trains nothing: no step time
 
     by_loss = {r["loss"]: r for r in csv.DictReader(open(tmp_path / "leaderboard.csv"))}
     ei = by_loss["ei"]
@@ -244,9 +246,9 @@ def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkey
 
     tables = {t.scenario: t for t in build_tables(collect([sweep]))}
     mri = logged["leaderboard/mri"]
-    assert mri["columns"][:6] == ["rank", "loss", "label", "kind", "PSNR mean", "PSNR std"]
-    assert [row[1] for row in mri["data"]] == [row.loss for row in tables["mri"].rows]
-    by_loss = {row[1]: dict(zip(mri["columns"], row)) for row in mri["data"]}
+    assert mri["columns"][:7] == ["rank", "selection", "loss", "label", "kind", "PSNR mean", "PSNR se"]
+    assert [row[2] for row in mri["data"]] == [row.loss for row in tables["mri"].rows]
+    by_loss = {row[2]: dict(zip(mri["columns"], row)) for row in mri["data"]}
     assert by_loss["worse"]["PSNR mean"] == pytest.approx(27.6) and by_loss["worse"]["vs best SSL"] == "worse"
     noisy = logged["leaderboard/noisy"]
     assert noisy["columns"][-3:] == ["GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)"]
@@ -288,7 +290,7 @@ def test_joblib_sweep_over_seeds_then_leaderboard(tmp_path, data_dir):
         psnr = [r["metrics"]["PSNR"]["mean"] for r in runs if r["loss"] == row["loss"] and r["physics"] == row["scenario"]]
         assert row["n_seeds"] == "2"
         assert float(row["PSNR_mean"]) == pytest.approx(np.mean(psnr))
-        assert float(row["PSNR_std"]) == pytest.approx(np.std(psnr, ddof=1))
+        assert float(row["PSNR_se"]) == pytest.approx(np.std(psnr, ddof=1) / np.sqrt(2))
 
     # each run saved its figure slice: the image its test scored (these losses evaluate deterministically)
     for folder, results in collect_runs([sweep_dir]):

@@ -10,6 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
+from selection_records import selection
 
 from ssibench.folders import RunDir
 from ssibench.leaderboard import shipped, test_sets  # the module: pytest would collect a test_* function imported
@@ -37,6 +38,7 @@ def _write(folder, loss, n_test=27, config=DEFAULT, test_set="a" * 64, seed=0):
         "n_test": n_test, "train_seconds": 1.0, "eval_seconds": 0.1, "device": "cpu",
         "versions": {"ssibench": "0", "deepinv": "0", "torch": "0"}, "config": config,
     }
+    results |= selection(results)
     if test_set is not None:
         results["test_set"] = test_set
     path = folder / f"{loss}_mri_seed{seed}"

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import yaml
 from browser import headless_chromium
+from selection_records import selection
 
 from ssibench.atomic_files import FILE_MODE
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cli import main
 from ssibench.leaderboard.html_site import MANIFEST
 from ssibench.results import schema as results_io
-
 
 LABEL = 'Odd <script>alert("label")</script> | one\nline'  # a label that must reach the page as text
 REASON = "ValueError: <img src=x onerror=alert(1)> & more"
@@ -39,6 +39,7 @@ def _write(sweep, loss, kind, shift, seed, physics="mri", status="ok", reason=No
         "config": {"seed": seed, "loss": {"label": label or loss.upper()}, "physics": {"acceleration": 6}},
         "test_set": f"{seed:040x}",
     }
+    results |= selection(results)
     if cost is not None:  # (device type, device, seconds per step)
         device_type, device, per_step = cost
         results["cost"] = {"device": device, "device_type": device_type, "train_seconds": 1800.0 * per_step,
@@ -148,10 +149,10 @@ def test_the_site_holds_a_sortable_table_per_scenario_and_links_only_its_own_fil
 
     assert list(page.headers) == ["mri", "noisy"]
     assert page.headers["mri"] == [
-        "#", "Method", "PSNR", "SSIM", "seeds", "stability (dB)", "vs best SSL", "GPU-h (NVIDIA H200)", "s/step",
-        "peak MB", "configs",
+        "#", "Method", "PSNR", "SSIM", "seeds", "rank interval", "oracle PSNR", "regret (dB)", "stability (dB)",
+        "vs best SSL", "GPU-h (NVIDIA H200)", "s/step", "peak MB", "configs",
     ]
-    assert page.headers["noisy"][7:] == [  # two devices: a group of columns each, every title naming its device
+    assert page.headers["noisy"][10:] == [  # two devices: a group of columns each, every title naming its device
         "GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)",
         "CPU-h (AMD EPYC 7B13)", "s/step (AMD EPYC 7B13)", "peak MB (AMD EPYC 7B13)", "configs",
     ]
@@ -159,15 +160,15 @@ def test_the_site_holds_a_sortable_table_per_scenario_and_links_only_its_own_fil
     assert page.rows == {"mri": MRI_RANK, "noisy": ["zero_filled", "mc", "ei"]}
     mri = dict(zip(page.rows["mri"], page.cells["mri"]))
     assert [mri[loss][0] for loss in MRI_RANK] == ["1", "2", "3", "4", "5"]
-    assert mri["mc"][2] == "27.55 ± 0.07" and mri["mc"][4] == "2"
-    assert mri["mc"][7:10] == ["5.25", "10.5", "10500"]  # 1800 steps × 10.5 s = 5.25 GPU-h per run
-    assert mri["zero_filled"][7:10] == ["—", "—", "—"]  # recorded no cost
-    assert mri["mc"][5] == "—"  # no metrics.csv: no stability
+    assert mri["mc"][2] == "27.55 ± 0.05" and mri["mc"][4] == "2"
+    assert mri["mc"][10:13] == ["5.25", "10.5", "10500"]  # 1800 steps × 10.5 s = 5.25 GPU-h per run
+    assert mri["zero_filled"][10:13] == ["—", "—", "—"]  # recorded no cost
+    assert mri["mc"][6:9] == ["27.55 ± 0.05", "0.00 ± 0.00", "—"]  # oracle, regret; no metrics.csv: no stability
     assert mri["odd"][1].startswith(LABEL)  # escaped on the page, so the parser reads the label back as text
-    assert mri["ssdu"][6] == "best SSL" and re.fullmatch(r"(worse|better|tie) \(p=[0-9.e-]+\)", mri["mc"][6])
+    assert mri["ssdu"][9] == "best SSL" and re.fullmatch(r"(worse|better|tie) \(p=[0-9.e-]+\)", mri["mc"][9])
     assert mri["mc"][-1] == "seed 0 seed 1"
     noisy = dict(zip(page.rows["noisy"], page.cells["noisy"]))
-    assert noisy["ei"][7:13] == ["—", "—", "—", "2", "4", "4000"]  # CPU hours never averaged with GPU hours
+    assert noisy["ei"][10:16] == ["—", "—", "—", "2", "4", "4000"]  # CPU hours never averaged with GPU hours
     assert noisy["zero_filled"][2:6] == ["20.00", "—", "1", "—"] and "zero_filled scores" in noisy["zero_filled"][-1]
     assert page.not_ranked["noisy"] == [f"MOI: failed — {REASON}", "SSDU: diverged — non-finite loss at epoch 3"]
     assert "mri" not in page.not_ranked

@@ -11,6 +11,7 @@ import docutils.nodes
 import numpy as np
 import pytest
 from conftest import trainer_for  # noqa: F401  (conftest first: it registers the schemas)
+from selection_records import selection
 
 from ssibench.leaderboard.markdown import escape
 from ssibench.results import schema as results_io
@@ -31,6 +32,7 @@ def _write(folder, loss, kind, physics, psnr, seed=0, label=None):
         "test_set": f"{physics}-{seed}",
         "test_signature": {"y": {"shape": [6, 2, 8, 8], "norm": 1.0, "projections": [0.5] * 8}},
     }  # fmt: skip
+    results |= selection(results)
     path = folder / f"{loss}_{physics}_seed{seed}"
     path.mkdir(parents=True)
     results_io.write(path / "results.json", results)
@@ -80,14 +82,14 @@ def test_the_sections_are_rewritten_from_the_sweep_and_nothing_else(files):
     assert text.startswith("# Title\n\nkept before\n") and text.rstrip().endswith("kept after")
     assert "old headline" not in text and "20 epochs, seed 0, 60 minutes wall time in all" in text
     assert "### Scenario `mri` (mni152)" in text and "Scenario `noisy`" not in text
-    assert "| 3 | SUP | 26.25 | 0.5000 | 1 |" in text and "Mean ± std over seeds" not in text
+    assert "| 3 | SUP | 26.25 | 0.5000 | 1 |" in text and "Mean ± standard error over seeds" not in text
     assert "![psnr_mri](docs/embedded/psnr_mri.png)" in text and "reconstructions_" not in text
 
     text = page.read_text()  # every scenario, the notes, every figure, the default-scale table
     assert text.startswith("Title\n=====\n\nkept before\n") and text.rstrip().endswith("kept after")
     assert "old embedded-leaderboard" not in text and "old default-scale" not in text
     assert "Scenario ``mri`` (mni152)\n~~~~~~~~~~~~~~~~~~~~~~~~~\n" in text and "Scenario ``noisy`` (mni152)\n" in text
-    assert "20 epochs, seed 0, 60 minutes wall time in all" in text and "Mean ± std over seeds" in text
+    assert "20 epochs, seed 0, 60 minutes wall time in all" in text and "Mean ± standard error over seeds" in text
     for command, *cells in (("python launch.py loss=sup", "26.25 ± 0.2", "0.500 ± 0.10", "20 epochs, 60 s, 540 steps"),
                            ("python launch.py loss=zero_filled", "19.25 ± 0.2", "0.500 ± 0.10", "none")):  # fmt: skip
         assert f"   * - ``{command}``\n" + "".join(f"     - {cell}\n" for cell in cells) in text
