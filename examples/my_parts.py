@@ -1,7 +1,7 @@
 """Your own parts, defined outside the ssibench package: a loss, a model, image and measurement
 datasets, a forward operator and a metric. Each plugs in by `_target_` on the command line or by a
-YAML in your own config folder (my_conf/); see the README, "Your own loss, model, data, operator or
-metric". Run from the repository root with this folder importable:
+YAML in your own config folder (my_conf/); see docs/own_parts.rst. Run from the repository root
+with this folder importable:
 
     PYTHONPATH=examples python launch.py debug=smoke hydra.searchpath=[file://$PWD/examples/my_conf] loss=l1_mc
 """

@@ -1,8 +1,8 @@
 """What a run folder and the data folder hold, named in one place.
 
 Every module that writes or reads a run's files (the run, the checkpoints, the leaderboard and its
-figures, the doctor, the bench) takes the names from here, so the layout documented in the README
-("Where results land") is this file.
+figures, the doctor, the bench) takes the names from here, so the layout documented in
+docs/runs.rst ("Where results land") is this file.
 """
 
 from __future__ import annotations

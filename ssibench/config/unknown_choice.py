@@ -20,7 +20,7 @@ class UnknownChoiceHint:
             group, name = unknown.groups()
             self._stream.write(
                 f"ssibench: a {group} of your own? put it in <folder>/{group}/{name}.yaml and add that folder to "
-                f"Hydra's search path: hydra.searchpath=[file:///absolute/path/to/<folder>] (README: Your own loss, ...)\n"
+                f"Hydra's search path: hydra.searchpath=[file:///absolute/path/to/<folder>] (docs/own_parts.rst)\n"
             )
         return written
 

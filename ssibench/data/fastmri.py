@@ -18,6 +18,6 @@ def fastmri_slices(root: str | os.PathLike, file_name: str, anatomy: str = "brai
         raise FileNotFoundError(
             f"{path} not found: make it once with `ssibench prepare fastmri "
             f"<path to fastMRI {anatomy} multicoil_train> --anatomy {anatomy} --out {path}` "
-            "(README, 'The paper's setup'), or set paths.data_dir to the folder that holds it"
+            "(docs/fastmri.rst), or set paths.data_dir to the folder that holds it"
         )
     return SimpleFastMRISliceDataset(root_dir=path.parent, file_name=path.name)

@@ -5,10 +5,10 @@
     ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/metrics.csv    its curves (trained runs)
     ssibench/leaderboard/embedded/<loss>_<physics>_seed<seed>/reconstruction.pt   its test slice (scored runs)
 
-``ssibench readme-results`` writes them (:func:`ship`) whenever it rewrites the README's
-leaderboard, from the same sweep; ``ssibench leaderboard <runs> --against embedded`` reads
-them, never writes there (:func:`load`, :func:`rank_against`). A given run is ranked only where the
-shipped runs of its scenario and seed were scored on the same test set (their ``test_set``
+``ssibench readme-results`` writes them (:func:`ship`) whenever it rewrites the leaderboard of the
+README and docs/default_scale.rst, from the same sweep; ``ssibench leaderboard <runs> --against
+embedded`` reads them, never writes there (:func:`load`, :func:`rank_against`). A given run is ranked
+only where the shipped runs of its scenario and seed were scored on the same test set (their ``test_set``
 fingerprints match, or their ``test_signature`` s agree up to rounding, which a printed line says)
 and the given run's config and ``n_test`` agree with theirs about how that test set was made
 (:func:`~ssibench.leaderboard.test_sets.test_set_parameters`); otherwise, or where there is no such

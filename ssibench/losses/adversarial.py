@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 
 # The original benchmark (run seed 0) seeds each adversarial term's own mask generator and real-sample
 # loader with 42; here a run with seed s uses 42 + s, so seed=0 starts them from the original's seeds
-# (what that replays on which device: README, "Scenarios and losses").
+# (what that replays on which device: docs/scenarios.rst).
 ORIGINAL_SEED = 42
 
 

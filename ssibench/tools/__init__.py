@@ -1,1 +1,1 @@
-"""Maintainer tools: benchmarks of speed, the README's measured tables, the demo checkpoint."""
+"""Maintainer tools: benchmarks of speed, the measured tables of the README and docs/default_scale.rst, the demo checkpoint."""

@@ -86,7 +86,7 @@ class CPABDiffeomorphism(Transform):
 
     The drop-in for deepinv's :class:`deepinv.transform.CPABDiffeomorphism` (same parameters and
     defaults, same θ, same images up to float rounding), which calls libcpab: installed from PyPI,
-    libcpab lacks its compiled kernels, and its PyTorch fallback takes 5-9× as long as this (README,
+    libcpab lacks its compiled kernels, and its PyTorch fallback takes 5-9× as long as this (docs/performance.rst,
     Performance). Here θ comes from ``self.rng``, so the run seeds and checkpoints it.
 
     **Velocity fields.** [0, 1]² is split into ``n_tesselation`` × ``n_tesselation`` squares, each

@@ -59,14 +59,14 @@ def test_the_discriminator_is_the_originals(side):
 
 
 @pytest.mark.parametrize("scale", [[], ["experiment=ssibench"]])  # the default scale, and the paper's at 320×320
-def test_the_discriminator_a_run_builds_has_the_originals_parameter_count_the_readme_gives(scale, make_cfg):
+def test_the_discriminator_a_run_builds_has_the_originals_parameter_count_the_docs_give(scale, make_cfg):
     cfg = make_cfg("loss=adversarial", *scale, smoke=False)
     D = instantiate(cfg.loss.discriminator)  # building is cheap, even the 14 M parameters at 320×320
     count = sum(p.numel() for p in D.parameters())
     layers = _original_layers(2, cfg.discriminator_channels, 4, cfg.img_size, cfg.img_size)
     assert count == sum(math.prod(shape) for _, shape in layers)
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"{count / 1e6:.1f} M parameters at {cfg.img_size}×{cfg.img_size}" in readme
+    page = " ".join((ROOT / "docs" / "scenarios.rst").read_text().split())
+    assert f"{count / 1e6:.1f} M parameters at {cfg.img_size}×{cfg.img_size}" in page
 
 
 def test_the_discriminator_computes_its_formula():
