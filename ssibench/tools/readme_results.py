@@ -2,6 +2,7 @@
 
     ssibench readme-results --run [--seeds 0] [--jobs 2]   # the sweep, then the README and the docs page
     ssibench readme-results --sweep multirun/<date>/<time>  # the same from a finished sweep
+    ssibench readme-results --tuned --run                   # the tuned table (scenario mri, 4 trials each)
 
 ``--run`` runs the leaderboard grid at the default scale (``+sweep=leaderboard`` on the embedded
 MNI152 data, through ``launch.py`` with joblib) and times it; then, from that sweep's results only,
@@ -14,16 +15,25 @@ The same sweep's runs (results.json, metrics.csv) replace those shipped with the
 (:mod:`ssibench.leaderboard.shipped`), which ``ssibench leaderboard <run> --against embedded``
 ranks a new run among; a run made before results recorded a test signature ships with the one of its
 test set, simulated again from its config (:func:`missing_test_signatures`).
+
+``--tuned`` makes the tuned table instead: the grid of scenario ``mri`` with ``+tune=quasirandom
+tune.trials=4``, each method's trial chosen per seed on validation
+(:mod:`ssibench.leaderboard.trial_choice`), written into the ``tuned`` section of both files.
+A sweep may run in parts: ``--run --into DIR`` continues the one begun in DIR with the same arguments
+and code (:func:`run_sweep`); a part stopped by Ctrl-C or SIGTERM stops every job at a step, is
+recorded, and rewrites nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -42,6 +52,8 @@ from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import collect_runs
 from ssibench.leaderboard.shipped import EMBEDDED, ship
 from ssibench.leaderboard.tables import build_tables
+from ssibench.leaderboard.trial_choice import choose_trials
+from ssibench.results.code_identity import package_source
 from ssibench.training.cost_meter import device_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,35 +64,90 @@ SWEEP_RECORD = "readme_results.json"  # what --run records beside the sweep: com
 HEADLINE = "mri"  # the scenario whose table the README shows
 README_SECTIONS = ("headline",)  # Markdown, between <!-- readme_results:NAME --> and <!-- /readme_results:NAME -->
 PAGE_SECTIONS = ("embedded-leaderboard", "default-scale")  # reST, between comments .. readme_results:NAME, .. /...
+TUNED = "tuned"  # the section of the tuned table (--tuned), in both files
+TUNED_TRIALS = 4  # trials per method of the tuned table (+tune=quasirandom tune.trials=4)
 
 
-def sweep_command(seeds: str, jobs: int, sweep_dir: Path) -> list[str]:
+def sweep_command(seeds: str, jobs: int, sweep_dir: Path, tuned: bool = False) -> list[str]:
+    grid = ["physics=" + HEADLINE, "+tune=quasirandom", f"tune.trials={TUNED_TRIALS}"] if tuned else []
     return [
-        sys.executable, str(ROOT / "launch.py"), "-m", "+sweep=leaderboard", f"seed={seeds}",
+        sys.executable, str(ROOT / "launch.py"), "-m", "+sweep=leaderboard", *grid, f"seed={seeds}",
         "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}", f"hydra.sweep.dir={sweep_dir}",
     ]  # fmt: skip
 
 
-def run_sweep(seeds: str, jobs: int, sweep_dir: Path) -> dict:
+def sweep_code() -> str:
+    """SHA-256 of what computes the sweep's numbers: ssibench's source and the config folder. A sweep
+    made in parts must be made by one code."""
+    digest = hashlib.sha256(package_source().encode())
+    for path in sorted((ROOT / "conf").rglob("*.yaml")):
+        digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def run_sweep(seeds: str, jobs: int, sweep_dir: Path, tuned: bool = False) -> dict:
     """Run the grid into ``sweep_dir`` as a user would, and record how (beside the results). The
-    cores are shared out between the jobs (``OMP_NUM_THREADS``): more threads than cores stall."""
-    command = sweep_command(seeds, jobs, sweep_dir)
+    cores are shared out between the jobs (``OMP_NUM_THREADS``): more threads than cores stall.
+
+    A sweep may be made in parts: run again into the same folder (``--into``), its finished runs are
+    not retrained, its stopped ones resume, and the record adds the part (its wall time, exit code,
+    date), refusing a part of another command or another code (:func:`sweep_code`) before it runs."""
+    command = sweep_command(seeds, jobs, sweep_dir, tuned)
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    shown = f"OMP_NUM_THREADS={threads} python launch.py {' '.join(command[3:-1])}"
+    code, parts = sweep_code(), []
+    if (sweep_dir / SWEEP_RECORD).is_file():
+        before = json.loads((sweep_dir / SWEEP_RECORD).read_text())
+        if before.get("command") != shown or before.get("code") != code:
+            differs = "command" if before.get("command") != shown else "code (ssibench or conf/)"
+            raise SystemExit(
+                f"readme_results: {sweep_dir} was begun with another {differs}: continue it with the code and "
+                f"arguments it was begun with ({before.get('command')}), or run into a new folder"
+            )
+        parts = before.get("parts") or [{key: before[key] for key in ("wall_seconds", "exit_code", "date")}]
     start = time.perf_counter()
-    finished = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=False)
-    record = {
-        "command": f"OMP_NUM_THREADS={threads} python launch.py {' '.join(command[3:-1])}",
+    exit_code, stopped = _run_until_stopped(command, {**os.environ, "OMP_NUM_THREADS": str(threads)})
+    parts.append({
         "wall_seconds": time.perf_counter() - start,
-        "exit_code": finished.returncode,  # non-zero when a job failed: the section lists it
+        "exit_code": exit_code,  # non-zero when a job failed, or the part was stopped
+        "date": time.strftime("%Y-%m-%d"),
+        "stopped": stopped,
+    })
+    record = {
+        "command": shown,
+        "code": code,
+        "wall_seconds": sum(part["wall_seconds"] for part in parts),
+        "exit_code": parts[-1]["exit_code"],  # the last part's: the one that finished the sweep
+        "parts": parts,
         "machine": f"{device_model(torch.device('cpu'))} ({os.cpu_count()} cores, no GPU)"
         if not torch.cuda.is_available()
         else device_model(torch.device("cuda")),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "date": time.strftime("%Y-%m-%d"),
+        "date": parts[-1]["date"],
     }
-    (sweep_dir / SWEEP_RECORD).write_text(json.dumps(record, indent=2))
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(sweep_dir / SWEEP_RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=2))
     return record
+
+
+def _run_until_stopped(command: list[str], env: dict) -> tuple[int, bool]:
+    """Run the sweep in a process group of its own; on Ctrl-C or SIGTERM, pass SIGTERM to every job
+    (each stops at a step with its checkpoint, :mod:`ssibench.training.stop_signals`) and wait for
+    them. :return: the exit code and whether the part was stopped."""
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        return process.wait(), False
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGTERM)
+        return process.wait(), True
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _figure_path(path: Path, beside: Path) -> str:
@@ -88,17 +155,19 @@ def _figure_path(path: Path, beside: Path) -> str:
     return Path(os.path.relpath(path, beside.parent)).as_posix()
 
 
-def _measured(record: dict, results: list[dict]) -> str:
+def _measured(record: dict, results: list[dict], tuned: bool = False) -> str:
     """Two Markdown lines: the command, the machine and the wall time of the sweep."""
     epochs = ", ".join(str(n) for n in sorted({r["epochs"] for r in results}))
     seeds = sorted({r["seed"] for r in results})
     seeds = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(seed) for seed in seeds)}"
     minutes = record["wall_seconds"] / 60
     return "\n".join([
-        f"Measured with `{record['command']}` (then `ssibench readme-results --sweep <that folder>`)",
+        f"Measured with `{record['command']}` (then `ssibench readme-results {'--tuned ' if tuned else ''}"
+        f"--sweep <that folder>`)",
         (
             f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
-            f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all."
+            f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all"
+            + (f" (run in {len(record['parts'])} parts)." if len(record.get("parts", ())) > 1 else ".")
         ),
     ])
 
@@ -118,6 +187,23 @@ def _leaderboard(sweep_dir: Path, figures_dir: Path) -> tuple[list[dict], list, 
                 shutil.copyfile(path, figures_dir / path.name)
                 shown.setdefault(scenario, []).append(figures_dir / path.name)
     return results, tables, shown
+
+
+def tuned_section(sweep_dir: Path, record: dict, markdown: bool) -> str:
+    """The tuned table (scenario ``HEADLINE``, each method's trial chosen on validation, never on test)
+    with its measured line: Markdown for the README, reST for the page."""
+    runs = choose_trials(collect_runs([sweep_dir]), DEFAULT_RULE)
+    results = [r for _, r in runs]
+    tables = [t for t in build_tables(results, folders=[f for f, _ in runs]) if t.scenario == HEADLINE]
+    if not tables or tables[0].budget is None:
+        raise SystemExit(
+            f"readme_results: {sweep_dir} holds no tuning sweep of scenario {HEADLINE}: make it with --tuned --run"
+        )
+    body = to_markdown(tables).split("\n", 2)[2].replace("## ", "### ", 1)
+    if markdown:  # the README keeps the table; its notes are on the page
+        body = body.partition("\nMean ± standard error over seeds")[0].strip() + "\n"
+    text = f"{_measured(record, results, tuned=True)}\n\n{body}"
+    return text if markdown else markdown_to_rst(text)
 
 
 def table_rule(results: list[dict]) -> str:
@@ -301,19 +387,50 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", action="store_true", help="run the grid first (into multirun/embedded-<date>)")
     source.add_argument("--sweep", type=Path, help="a finished sweep of +sweep=leaderboard made by --run")
+    parser.add_argument(
+        "--tuned", action="store_true",
+        help=f"the tuned table instead: scenario {HEADLINE}, +tune=quasirandom tune.trials={TUNED_TRIALS}, each seed's "
+        "trial chosen on validation (its own section of the README and the page; the shipped runs stay)",
+    )
+    parser.add_argument(
+        "--into", type=Path,
+        help="with --run: the sweep folder to run into; one begun there is continued (finished runs are kept, "
+        "stopped ones resume), with the same --seeds and code (default: a new multirun/embedded-<date>)",
+    )
     parser.add_argument("--seeds", default="0", help="with --run: comma-separated seeds (default: 0)")
     parser.add_argument("--jobs", type=int, default=2, help="with --run: jobs at once (default: 2)")
     args = parser.parse_args(argv)
     if args.run:
-        sweep_dir = ROOT / "multirun" / f"embedded-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
-        record = run_sweep(args.seeds, args.jobs, sweep_dir)
+        name = f"{'tuned' if args.tuned else 'embedded'}-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+        sweep_dir = args.into or ROOT / "multirun" / name
+        record = run_sweep(args.seeds, args.jobs, sweep_dir, args.tuned)
+        if record["parts"][-1]["stopped"]:
+            print(f"readme_results: stopped; continue the sweep with --run --into {sweep_dir} --seeds {args.seeds}")
+            return 130
     else:
+        if args.into is not None:
+            parser.error("--into goes with --run (a finished sweep is given by --sweep)")
         sweep_dir = args.sweep
         if not (sweep_dir / SWEEP_RECORD).is_file():
             raise SystemExit(f"readme_results: {sweep_dir} has no {SWEEP_RECORD}: make the sweep with --run")
         record = json.loads((sweep_dir / SWEEP_RECORD).read_text())
-    regenerate(sweep_dir, record, README, PAGE, FIGURES, EMBEDDED)
+    if args.tuned:
+        regenerate_tuned(sweep_dir, record, README, PAGE)
+    else:
+        regenerate(sweep_dir, record, README, PAGE, FIGURES, EMBEDDED)
     return 0
+
+
+def regenerate_tuned(sweep_dir: Path, record: dict, readme: Path, page: Path) -> None:
+    """Rewrite the tuned section of ``readme`` and ``page`` from the tuning sweep ``sweep_dir``; both
+    files are checked for its markers before either is written."""
+    texts = {path: check_markers(path, (TUNED,)) for path in (readme, page)}
+    for path, markdown in ((readme, True), (page, False)):
+        texts[path] = replace_section(texts[path], TUNED, tuned_section(sweep_dir, record, markdown), path)
+    for path, text in texts.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
+        print(f"{path.name}: its tuned table (scenario {HEADLINE}) from {sweep_dir}")
 
 
 def regenerate(sweep_dir: Path, record: dict, readme: Path, page: Path, figures_dir: Path, shipped: Path) -> None:

@@ -5,6 +5,10 @@ markers, and nowhere else; the page's reST shows the runs' text as it is."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import threading
 
 import docutils.core
 import docutils.nodes
@@ -16,9 +20,10 @@ from selection_records import selection
 from ssibench.leaderboard.markdown import escape
 from ssibench.results import schema as results_io
 from ssibench.tools import readme_results
+from ssibench.tools.readme_results import TUNED
 
 
-def _write(folder, loss, kind, physics, psnr, seed=0, label=None):
+def _write(folder, loss, kind, physics, psnr, seed=0, label=None, trial=None, criterion=0.1):
     psnr = np.full(6, psnr) + np.linspace(0, 0.5, 6)
     results = {
         "loss": loss, "label": label or loss.upper(), "kind": kind, "physics": physics, "dataset": "mni152",
@@ -33,7 +38,10 @@ def _write(folder, loss, kind, physics, psnr, seed=0, label=None):
         "test_signature": {"y": {"shape": [6, 2, 8, 8], "norm": 1.0, "projections": [0.5] * 8}},
     }  # fmt: skip
     results |= selection(results)
-    path = folder / f"{loss}_{physics}_seed{seed}"
+    results["selection"]["val_kspace"]["criterion"] = criterion
+    if trial is not None:  # a run of a tuning sweep
+        results["config"] = {"tune": {"trial": trial, "trials": 4, "values": {"trainer.optimizer.lr": 10.0 ** -trial}}}
+    path = folder / f"{loss}_{physics}_seed{seed}" / ("" if trial is None else f"trial{trial}")
     path.mkdir(parents=True)
     results_io.write(path / "results.json", results)
 
@@ -58,8 +66,9 @@ def files(tmp_path, monkeypatch):
     (sweep / readme_results.SWEEP_RECORD).write_text(json.dumps(record))
     readme, page = tmp_path / "README.md", tmp_path / "docs" / "default_scale.rst"
     page.parent.mkdir()
-    readme.write_text(f"# Title\n\nkept before\n\n{_sections(readme_results.README_SECTIONS, rst=False)}kept after\n")
-    page.write_text(f"Title\n=====\n\nkept before\n\n{_sections(readme_results.PAGE_SECTIONS, rst=True)}kept after\n")
+    readme_sections, page_sections = (*readme_results.README_SECTIONS, TUNED), (*readme_results.PAGE_SECTIONS, TUNED)
+    readme.write_text(f"# Title\n\nkept before\n\n{_sections(readme_sections, rst=False)}kept after\n")
+    page.write_text(f"Title\n=====\n\nkept before\n\n{_sections(page_sections, rst=True)}kept after\n")
     monkeypatch.setattr(readme_results, "README", readme)
     monkeypatch.setattr(readme_results, "PAGE", page)
     monkeypatch.setattr(readme_results, "FIGURES", tmp_path / "docs" / "embedded")
@@ -98,7 +107,7 @@ def test_the_sections_are_rewritten_from_the_sweep_and_nothing_else(files):
     tree, problems = _doctree(text)
     assert not problems, problems
     comments = {c.astext() for c in tree.findall(docutils.nodes.comment)}  # the markers: not shown on the page
-    assert comments == {f"{end}readme_results:{n}" for n in readme_results.PAGE_SECTIONS for end in ("", "/")}
+    assert comments == {f"{end}readme_results:{n}" for n in (*readme_results.PAGE_SECTIONS, TUNED) for end in ("", "/")}
 
     before = readme.read_text(), page.read_text()
     assert readme_results.main(["--sweep", str(sweep)]) == 0  # again: the same text
@@ -128,3 +137,53 @@ def test_files_without_the_markers_are_left_alone(files, which):
         readme_results.main(["--sweep", str(sweep)])
     assert (readme.read_text(), page.read_text()) == before  # neither file
     assert not (path.parent / "shipped").exists() and not (page.parent / "embedded").exists()  # nor the runs, figures
+
+
+def test_a_sweep_made_in_parts_adds_each_part_and_refuses_another_code(tmp_path, monkeypatch, capsys):
+    """The shipped sweep may run in parts (``--run --into``): a stopped part (SIGTERM) is recorded as
+    such and rewrites nothing; the next part adds its wall time; a part with other code is refused first."""
+    sweep = tmp_path / "sweep"
+    regenerated = []
+    monkeypatch.setattr(readme_results, "regenerate", lambda *args: regenerated.append(args[0]))
+    pause = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(3)); time.sleep(60)"
+    monkeypatch.setattr(readme_results, "sweep_command", lambda *args: [sys.executable, "-c", pause, "x", "y"])
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()  # what a stopped job or a Ctrl-C sends
+    assert readme_results.main(["--run", "--into", str(sweep), "--seeds", "0,1,2"]) == 130
+    assert "continue the sweep with --run --into" in capsys.readouterr().out and not regenerated
+    (part,) = json.loads((sweep / readme_results.SWEEP_RECORD).read_text())["parts"]
+    assert part["stopped"] and part["exit_code"] == 3 and 1.5 < part["wall_seconds"] < 30  # the group got SIGTERM
+
+    monkeypatch.setattr(readme_results, "sweep_command", lambda *args: [sys.executable, "-c", "", "x", "y"])
+    assert readme_results.main(["--run", "--into", str(sweep), "--seeds", "0,1,2"]) == 0
+    record = json.loads((sweep / readme_results.SWEEP_RECORD).read_text())
+    assert [p["stopped"] for p in record["parts"]] == [True, False] and regenerated == [sweep]
+    assert record["wall_seconds"] == pytest.approx(sum(p["wall_seconds"] for p in record["parts"]))
+
+    before = (sweep / readme_results.SWEEP_RECORD).read_text()
+    monkeypatch.setattr(readme_results, "sweep_code", lambda: "edited")
+    with pytest.raises(SystemExit, match="begun with another code"):
+        readme_results.main(["--run", "--into", str(sweep), "--seeds", "0,1,2"])
+    assert (sweep / readme_results.SWEEP_RECORD).read_text() == before and regenerated == [sweep]
+
+
+def test_the_tuned_table_reports_each_trial_chosen_on_validation_in_its_own_section(files, tmp_path):
+    readme, page, _ = files
+    sweep = tmp_path / "tuned"
+    # trial 1 has the lowest held-out k-space error; trial 2 the best test PSNR (what choosing on test would take)
+    for trial, (criterion, psnr) in enumerate([(0.3, 21.0), (0.1, 20.0), (0.2, 23.0), (0.4, 19.0)]):
+        _write(sweep, "mc", "self-supervised", "mri", psnr, trial=trial, criterion=criterion)
+    _write(sweep, "zero_filled", "no-learning", "mri", 19.0, trial=0)
+    record = {"command": "python launch.py -m +sweep=leaderboard physics=mri +tune=quasirandom tune.trials=4 seed=0",
+              "wall_seconds": 600.0, "exit_code": 0, "machine": "a CPU", "python": "3.11", "torch": "2",
+              "date": "2026-12-07"}  # fmt: skip
+    (sweep / readme_results.SWEEP_RECORD).write_text(json.dumps(record))
+    untouched = readme_results.replace_section(readme.read_text(), TUNED, "", readme)  # all but its section
+    assert readme_results.main(["--tuned", "--sweep", str(sweep)]) == 0
+    text = readme.read_text()
+    assert "| MC | 20.25 | 0.5000 | 1 | 1 | trainer.optimizer.lr=0.1 |" in text and "Tuned: 4 trials" in text
+    assert "old headline" in text and "old tuned" not in text  # its own section only
+    assert readme_results.replace_section(text, TUNED, "", readme) == untouched
+    tree, problems = _doctree(page.read_text())
+    assert not problems and "old embedded-leaderboard" in page.read_text() and "Tuned: 4 trials" in page.read_text()
+    with pytest.raises(SystemExit, match="holds no tuning sweep"):  # an untuned sweep given to --tuned
+        readme_results.main(["--tuned", "--sweep", str(files[2])])
