@@ -21,7 +21,7 @@ tune.trials=4``, each method's trial chosen per seed on validation
 (:mod:`ssibench.leaderboard.trial_choice`), written into the ``tuned`` section of both files.
 A sweep may run in parts: ``--run --into DIR`` continues the one begun in DIR with the same arguments
 and code (:func:`run_sweep`); a part stopped by Ctrl-C or SIGTERM stops every job at a step, is
-recorded, and rewrites nothing.
+recorded, and rewrites nothing; a part killed outright is timed by the next one from the files it wrote.
 """
 
 from __future__ import annotations
@@ -91,7 +91,10 @@ def run_sweep(seeds: str, jobs: int, sweep_dir: Path, tuned: bool = False) -> di
 
     A sweep may be made in parts: run again into the same folder (``--into``), its finished runs are
     not retrained, its stopped ones resume, and the record adds the part (its wall time, exit code,
-    date), refusing a part of another command or another code (:func:`sweep_code`) before it runs."""
+    date), refusing a part of another command or another code (:func:`sweep_code`) before it runs.
+    Each part is recorded as open when it starts: a part killed before it could close its record
+    (SIGKILL, a machine going down) is closed by the next one, timed from its start to the last file
+    the sweep wrote (:func:`_close_killed_part`), so the wall time never leaves a part out."""
     command = sweep_command(seeds, jobs, sweep_dir, tuned)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     shown = f"OMP_NUM_THREADS={threads} python launch.py {' '.join(command[3:-1])}"
@@ -105,31 +108,67 @@ def run_sweep(seeds: str, jobs: int, sweep_dir: Path, tuned: bool = False) -> di
                 f"arguments it was begun with ({before.get('command')}), or run into a new folder"
             )
         parts = before.get("parts") or [{key: before[key] for key in ("wall_seconds", "exit_code", "date")}]
+        if parts[-1].get("open"):
+            parts[-1] = _close_killed_part(parts[-1], sweep_dir)
+    elif (sweep_dir / "multirun.yaml").is_file():
+        raise SystemExit(
+            f"readme_results: {sweep_dir} holds a sweep without {SWEEP_RECORD}, so its time is unknown: "
+            "run into a new folder"
+        )
+    record = {
+        "command": shown,
+        "code": code,
+        "machine": f"{device_model(torch.device('cpu'))} ({os.cpu_count()} cores, no GPU)"
+        if not torch.cuda.is_available()
+        else device_model(torch.device("cuda")),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+    started = time.time()
+    _write_record(sweep_dir, record, [*parts, {"open": True, "started": started, "date": time.strftime("%Y-%m-%d")}])
     start = time.perf_counter()
     exit_code, stopped = _run_until_stopped(command, {**os.environ, "OMP_NUM_THREADS": str(threads)})
     parts.append({
         "wall_seconds": time.perf_counter() - start,
         "exit_code": exit_code,  # non-zero when a job failed, or the part was stopped
         "date": time.strftime("%Y-%m-%d"),
+        "started": started,
         "stopped": stopped,
     })
+    return _write_record(sweep_dir, record, parts)
+
+
+def _write_record(sweep_dir: Path, record: dict, parts: list[dict]) -> dict:
+    """Write the sweep's record with ``parts``; its wall time sums the closed ones."""
     record = {
-        "command": shown,
-        "code": code,
-        "wall_seconds": sum(part["wall_seconds"] for part in parts),
-        "exit_code": parts[-1]["exit_code"],  # the last part's: the one that finished the sweep
+        **record,
+        "wall_seconds": sum(part.get("wall_seconds", 0.0) for part in parts),
+        "exit_code": parts[-1].get("exit_code"),  # the last part's: the one that finished the sweep
         "parts": parts,
-        "machine": f"{device_model(torch.device('cpu'))} ({os.cpu_count()} cores, no GPU)"
-        if not torch.cuda.is_available()
-        else device_model(torch.device("cuda")),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
         "date": parts[-1]["date"],
     }
     sweep_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(sweep_dir / SWEEP_RECORD) as tmp:
         tmp.write_text(json.dumps(record, indent=2))
     return record
+
+
+def _close_killed_part(part: dict, sweep_dir: Path) -> dict:
+    """A part left open was killed without closing its record: its wall time runs from its start to
+    the newest file under ``sweep_dir`` other than the record (every job writes each epoch's scores,
+    so that is at most an epoch short), its exit code is unknown."""
+    last = max(
+        (path.stat().st_mtime for path in sweep_dir.rglob("*") if path.is_file() and path.name != SWEEP_RECORD),
+        default=part["started"],
+    )
+    return {
+        "wall_seconds": max(0.0, last - part["started"]),
+        "exit_code": None,
+        "date": part["date"],
+        "started": part["started"],
+        "stopped": True,
+        "killed": True,  # timed by the files it wrote, not by its own clock
+    }
 
 
 def _run_until_stopped(command: list[str], env: dict) -> tuple[int, bool]:
@@ -167,9 +206,19 @@ def _measured(record: dict, results: list[dict], tuned: bool = False) -> str:
         (
             f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
             f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all"
-            + (f" (run in {len(record['parts'])} parts)." if len(record.get("parts", ())) > 1 else ".")
+            + _parts_note(record.get("parts", ()))
         ),
     ])
+
+
+def _parts_note(parts) -> str:
+    """How the wall time was made up, when the sweep ran in parts."""
+    if len(parts) <= 1:
+        return "."
+    killed = sum(1 for part in parts if part.get("killed"))
+    return f" (run in {len(parts)} parts" + (
+        f"; {killed} killed, timed to the last file written)." if killed else ")."
+    )
 
 
 def _leaderboard(sweep_dir: Path, figures_dir: Path) -> tuple[list[dict], list, dict[str, list[Path]]]:

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import docutils.core
 import docutils.nodes
@@ -164,6 +165,38 @@ def test_a_sweep_made_in_parts_adds_each_part_and_refuses_another_code(tmp_path,
     with pytest.raises(SystemExit, match="begun with another code"):
         readme_results.main(["--run", "--into", str(sweep), "--seeds", "0,1,2"])
     assert (sweep / readme_results.SWEEP_RECORD).read_text() == before and regenerated == [sweep]
+
+
+def test_a_part_killed_outright_is_timed_by_the_next_from_the_files_it_wrote(tmp_path, monkeypatch):
+    """A part killed before it could close its record (SIGKILL, the machine going down) stays open in
+    it; the next part closes it, timed from its start to the last file the sweep wrote, and the sweep's
+    wall time counts it. A sweep folder without a record is refused: its time cannot be known."""
+    sweep = tmp_path / "sweep"
+    monkeypatch.setattr(readme_results, "regenerate", lambda *args: None)
+
+    def killed(command, env):  # the jobs write for 600 s, then the part dies without a word
+        (sweep / "multirun.yaml").write_text("")
+        os.utime(sweep / "multirun.yaml", (time.time() + 600, time.time() + 600))
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(readme_results, "_run_until_stopped", killed)
+    with pytest.raises(SystemExit, match="killed"):
+        readme_results.main(["--run", "--into", str(sweep)])
+    (part,) = json.loads((sweep / readme_results.SWEEP_RECORD).read_text())["parts"]
+    assert part["open"]
+
+    monkeypatch.setattr(readme_results, "_run_until_stopped", lambda command, env: (0, False))
+    assert readme_results.main(["--run", "--into", str(sweep)]) == 0
+    record = json.loads((sweep / readme_results.SWEEP_RECORD).read_text())
+    assert [bool(p.get("killed")) for p in record["parts"]] == [True, False]
+    killed_seconds = record["parts"][0]["wall_seconds"]
+    assert 599 < killed_seconds < 610 and record["wall_seconds"] >= killed_seconds
+    assert "2 parts; 1 killed" in readme_results._measured(record, [{"epochs": 20, "seed": 0}])
+
+    (sweep / readme_results.SWEEP_RECORD).unlink()
+    with pytest.raises(SystemExit, match="without readme_results.json"):
+        readme_results.main(["--run", "--into", str(sweep)])
+    assert not (sweep / readme_results.SWEEP_RECORD).exists()
 
 
 def test_the_tuned_table_reports_each_trial_chosen_on_validation_in_its_own_section(files, tmp_path):
