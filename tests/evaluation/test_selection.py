@@ -66,10 +66,11 @@ def test_the_criterion_is_zero_for_the_truth_and_one_for_nothing_on_the_held_out
 def test_each_rule_chooses_on_its_own_validation_column_never_on_test():
     selection = Selection.of(n_val=2, ground_truth=True, first_metric="PSNR", lower_better=False)
     epochs = [
-        {"val/kspace": 0.5, "val/PSNR": 20.0, "test/PSNR": 30.0},  # the best test epoch: never chosen for it
+        # the best test epoch: never chosen for it; a non-finite score first: never chosen, nor kept as the best
+        {"val/kspace": 0.5, "val/PSNR": float("nan"), "test/PSNR": 30.0},
         {"val/kspace": 0.3, "val/PSNR": 21.0, "test/PSNR": 25.0},
         {"val/kspace": 0.4, "val/PSNR": 22.0, "test/PSNR": 24.0},
-        {"val/kspace": 0.3, "val/PSNR": float("nan"), "test/PSNR": 26.0},  # a tie keeps the earlier epoch
+        {"val/kspace": 0.3, "val/PSNR": 20.0, "test/PSNR": 26.0},  # a tie keeps the earlier epoch
     ]
     for epoch, scores in enumerate(epochs):
         selection.offer(epoch, scores)

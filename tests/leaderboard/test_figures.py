@@ -14,7 +14,7 @@ from ssibench.evaluation.reconstruction import load_reconstruction
 from ssibench.folders import RunDir
 from ssibench.leaderboard.cli import main
 from ssibench.leaderboard.figures import _mean_curve
-from ssibench.leaderboard.run_curves import read_curves
+from ssibench.leaderboard.run_curves import STABILITY_EPOCHS, read_curves, stability
 from ssibench.results import schema as results_io
 from ssibench.run import run
 
@@ -111,6 +111,14 @@ def test_curves_sum_the_loss_terms_and_average_the_seeds(tmp_path):
     assert _mean_curve([{0: 1.0, 1: 2.0}, {0: 3.0}]) == ([1, 2], [2.0, 2.0])  # epochs shown from 1
 
 
+def test_the_stability_is_the_spread_of_the_last_evaluated_epochs_only(tmp_path):
+    tested = [10.0, 30.0, 20.0, 21.0, 19.0, 22.0, 18.0]  # the first two far off: outside the window
+    with open(tmp_path / "metrics.csv", "w", newline="") as f:
+        rows = [[2 * i, 0.1, psnr] for i, psnr in enumerate(tested)] + [[2 * i + 1, 0.1, ""] for i in range(7)]
+        csv.writer(f).writerows([["epoch", "train/MCLoss", "test/PSNR"], *sorted(rows)])  # odd epochs not evaluated
+    assert stability(tmp_path / "metrics.csv") == pytest.approx(np.std(tested[-STABILITY_EPOCHS:], ddof=1))
+
+
 def test_axes_read_as_plain_numbers_with_epochs_from_1_and_a_labelled_loss_axis(tmp_path, monkeypatch):
     """A one-epoch run whose PSNR barely differs from zero-filled (the axes that showed `+1.2163e1`
     over `0.0000…0.0010`, one epoch at x=0 between ticks ±0.045, and a loss axis without labels)."""
@@ -135,7 +143,7 @@ def test_axes_read_as_plain_numbers_with_epochs_from_1_and_a_labelled_loss_axis(
     ax_psnr, ax_loss = drawn["curves_mri.png"].axes
     (ax_bars,) = drawn["psnr_mri.png"].axes
     for axis in (ax_psnr.xaxis, ax_psnr.yaxis, ax_loss.xaxis, ax_bars.xaxis):
-        assert axis.get_offset_text().get_text() == "", axis
+        assert axis.get_offset_text().get_text() == "" and labels(axis), axis  # numbered, without an offset
         assert all(text and "e" not in text for text in labels(axis)), labels(axis)
     assert labels(ax_psnr.xaxis) == ["1"] and labels(ax_loss.xaxis) == ["1"]  # the one epoch, numbered as logged
     low, high = ax_psnr.get_ylim()

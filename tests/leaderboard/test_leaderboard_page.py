@@ -165,7 +165,7 @@ def test_the_site_holds_a_sortable_table_per_scenario_and_links_only_its_own_fil
     assert mri["zero_filled"][10:13] == ["—", "—", "—"]  # recorded no cost
     assert mri["mc"][6:9] == ["27.55 ± 0.05", "0.00 ± 0.00", "—"]  # oracle, regret; no metrics.csv: no stability
     assert mri["odd"][1].startswith(LABEL)  # escaped on the page, so the parser reads the label back as text
-    assert mri["ssdu"][9] == "best SSL" and re.fullmatch(r"(worse|better|tie) \(p=[0-9.e-]+\)", mri["mc"][9])
+    assert mri["ssdu"][9] == "best SSL" and re.fullmatch(r"worse \(p=[0-9.e-]+\)", mri["mc"][9])  # 1 dB below on every image
     assert mri["mc"][-1] == "seed 0 seed 1"
     noisy = dict(zip(page.rows["noisy"], page.cells["noisy"]))
     assert noisy["ei"][10:16] == ["—", "—", "—", "2", "4", "4000"]  # CPU hours never averaged with GPU hours
@@ -225,10 +225,14 @@ def test_rewriting_a_site_replaces_only_its_own_files_and_a_foreign_folder_is_re
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "non-empty folder" in error and "new or empty folder" in error
     assert (foreign / "index.html").read_text() == "someone else's page" and not out.exists()
-    # a site whose manifest points outside it deletes nothing
+    # a site whose manifest points outside it deletes nothing, there or in the site
+    (tmp_path / "notes-outside.txt").write_text("mine")
     (site / MANIFEST).write_text('{"files": ["../notes-outside.txt"]}')
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
     assert main([str(sweep), "--out", str(out), "--html", str(site)]) == 2
     assert "outside the site" in capsys.readouterr().err
+    assert (tmp_path / "notes-outside.txt").read_text() == "mine" and not out.exists()
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
 
 
 @pytest.mark.browser

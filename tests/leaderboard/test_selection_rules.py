@@ -109,13 +109,14 @@ def _trials(folder, loss, seed, criteria, test_means, oracle=None):
 def test_a_tuning_sweep_reports_each_seeds_trial_chosen_on_validation_never_on_test(tmp_path, capsys):
     # seed 0: trial 2 has the best k-space criterion, trial 1 the best test PSNR (what choosing on test would take)
     _trials(tmp_path, "ssdu", 0, criteria=[0.5, 0.4, 0.1, 0.3], test_means=[27, 30, 28, 26], oracle=[1, 2, 3, 40])
-    _trials(tmp_path, "ssdu", 1, criteria=[0.2, 0.4, 0.3, 0.3], test_means=[27.5, 29, 28, 26], oracle=[1, 2, 3, 4])
+    # seed 1: trials 1 and 3 tie on the criterion, and the lower index is taken
+    _trials(tmp_path, "ssdu", 1, criteria=[0.4, 0.2, 0.3, 0.2], test_means=[27.5, 29, 28, 26], oracle=[1, 2, 3, 4])
     _trials(tmp_path, "mc", 0, criteria=[0.1, 0.2, 0.3, 0.4], test_means=[25, 26, 27, 28])
     assert main([str(tmp_path), "--out", str(tmp_path / "out")]) == 0
     rows = _rows(tmp_path / "out")
-    assert rows["ssdu"]["n_seeds"] == "2" and rows["ssdu"]["trial"] == "2, 0"  # one row, seeds counted, not trials
-    assert float(rows["ssdu"]["PSNR_mean"]) == pytest.approx(np.mean([28, 27.5]))
-    assert rows["ssdu"]["hparams"] == "trainer.optimizer.lr=0.0001; trainer.optimizer.lr=0.01"
+    assert rows["ssdu"]["n_seeds"] == "2" and rows["ssdu"]["trial"] == "2, 1"  # one row, seeds counted, not trials
+    assert float(rows["ssdu"]["PSNR_mean"]) == pytest.approx(np.mean([28, 29]))
+    assert rows["ssdu"]["hparams"] == "trainer.optimizer.lr=0.0001; trainer.optimizer.lr=0.001"
     assert rows["mc"]["trial"] == "0" and float(rows["mc"]["PSNR_mean"]) == pytest.approx(25)
     markdown = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "Tuned: 4 trials per method and seed" in markdown and "| trial | hparams |" in markdown

@@ -143,6 +143,8 @@ def test_the_shipped_demo_checkpoint_is_not_checked_against_the_code(make_cfg, m
     """It ships with the source it belongs to (tests/tools/test_demo.py checks its config): an edit of
     ssibench, or other library versions, must not make ckpt=demo unusable or noisy."""
     monkeypatch.setattr(code_identity, "package_source", lambda: "0" * 64)
+    monkeypatch.setattr(code_identity.torch, "__version__", "0.0.1")
+    monkeypatch.setattr(code_identity.deepinv, "__version__", "0.0.1")
     cfg = make_cfg("loss=mo_ei", "epochs=0", "ckpt=demo", smoke=False)
     assert starting_point(cfg, None, identifying_config(cfg)) is not None
     assert "warning" not in capsys.readouterr().out

@@ -28,13 +28,17 @@ def test_ckpt_demo_evaluates_the_shipped_model_at_once(make_cfg, tmp_path):
     assert results["metrics"]["PSNR"]["mean"] > results["zero_filled"]["PSNR"]["mean"] + 1
 
 
-def test_the_demo_is_taken_only_from_a_finished_run_of_its_config(make_cfg, tmp_path):
-    from ssibench.tools.demo_checkpoint import make
+def test_the_demo_is_taken_only_from_a_finished_run_of_its_config(make_cfg, tmp_path, monkeypatch):
+    from ssibench.tools import demo_checkpoint
 
     out = tmp_path / "demo.pth.tar"
     with pytest.raises(SystemExit, match="holds no finished run of loss=mo_ei"):
-        make(out, source=tmp_path)  # an empty folder
+        demo_checkpoint.make(out, source=tmp_path)  # an empty folder
     run(make_cfg("loss=mc", output_dir=tmp_path / "mc"))
     with pytest.raises(SystemExit, match="holds no finished run"):
-        make(out, source=tmp_path / "mc")  # debug=smoke: 1 epoch, not the demo's 20
+        demo_checkpoint.make(out, source=tmp_path / "mc")  # debug=smoke: 1 epoch, not the demo's 20
+    # a finished run of as many epochs, of another config (loss, scale): refused for its config
+    monkeypatch.setattr(demo_checkpoint, "OVERRIDES", ["loss=mo_ei", "epochs=1"])
+    with pytest.raises(checkpoints.CheckpointError, match="made with another config"):
+        demo_checkpoint.make(out, source=tmp_path / "mc")
     assert not out.exists()

@@ -137,7 +137,7 @@ def test_files_without_the_markers_are_left_alone(files, which):
     with pytest.raises(SystemExit, match=f"{path.name} needs one (<!-- |\\.\\. )readme_results:{name}"):
         readme_results.main(["--sweep", str(sweep)])
     assert (readme.read_text(), page.read_text()) == before  # neither file
-    assert not (path.parent / "shipped").exists() and not (page.parent / "embedded").exists()  # nor the runs, figures
+    assert not readme_results.EMBEDDED.exists() and not readme_results.FIGURES.exists()  # nor the runs, figures
 
 
 def test_a_sweep_made_in_parts_adds_each_part_and_refuses_another_code(tmp_path, monkeypatch, capsys):
