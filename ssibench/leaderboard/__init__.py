@@ -2,6 +2,7 @@
 
     runs.py         every run below the sweep folders
     test_sets.py    runs of one seed must share their test set (its fingerprint)
+    shipped.py      the runs shipped with the package, and new runs ranked against them (--against)
     selection_view.py  each run scored by the model one selection rule chose (--selection), the regret
     trial_choice.py the trial of a tuning sweep each seed reports, chosen on validation
     rank_intervals.py  each method's rank interval (bootstrap over seeds and test images)

@@ -1,4 +1,4 @@
-"""The leaderboard as one CSV file (``leaderboard.csv``): a row per method and per unranked run."""
+"""The leaderboard as one CSV file (``leaderboard.csv``): a row per method, ranked or not."""
 
 from __future__ import annotations
 
@@ -45,9 +45,12 @@ def write_csv(tables: list[Table], path: Path) -> None:
                      _blank(row.stability_db), row.verdict, row.p_value, "", *(tuned(row) or ("", ""))]
                     + values + cost + runs
                 )
-            for label, status, reason in t.not_run:
-                blank = [""] * 9
-                out.writerow([t.scenario, t.rule, "", "", label, "", status, *blank, reason, "", ""] + [""] * width)
+            for entry in t.not_run:  # n_seeds: how many seeds the status and reason hold for
+                blank = [""] * 8
+                out.writerow(
+                    [t.scenario, t.rule, "", "", entry.label, "", entry.status, len(entry.seeds), *blank, entry.reason,
+                     "", ""] + [""] * width
+                )
 
 
 def tuned(row: Row) -> tuple[str, str] | tuple[()]:

@@ -164,7 +164,7 @@ def _page(tables, figure_links, config_links, sources) -> str:
     )
     sections = "\n".join(_section(t, figure_links.get(t.scenario, []), config_links) for t in tables)
     built_from = ", ".join(f"<code>{escape(str(source))}</code>" for source in sources)
-    n_runs = sum(len(row.runs) for t in tables for row in t.rows) + sum(len(t.not_run) for t in tables)
+    n_runs = sum(len(row.runs) for t in tables for row in t.rows) + sum(e.runs for t in tables for e in t.not_run)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -233,9 +233,10 @@ def _section(table: Table, figures: list[str], config_links) -> str:
         parts.append("<p>No run of this scenario has metrics to rank.</p>")
     if table.not_run:
         items = "".join(
-            f'<li><span class="label">{escape(label)}</span>: <span class="status">{escape(status)}</span>'
-            f' — <span class="reason">{escape(reason)}</span></li>'
-            for label, status, reason in table.not_run
+            f'<li><span class="label">{escape(entry.label)}</span>: '
+            f'<span class="status">{escape(table.status_of(entry))}</span>'
+            f' — <span class="reason">{escape(entry.reason)}</span></li>'
+            for entry in table.not_run
         )
         parts.append(f'<h3>Not ranked</h3>\n<ul class="not-ranked">{items}</ul>')
     if figures:

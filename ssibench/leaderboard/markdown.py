@@ -68,7 +68,8 @@ def to_markdown(tables: list[Table]) -> str:
         if table.not_run:
             lines += ["", "Not ranked:"]
             lines += [
-                f"- {escape(label)}: {escape(status)} — {escape(reason)}" for label, status, reason in table.not_run
+                f"- {escape(entry.label)}: {escape(table.status_of(entry))} — {escape(entry.reason)}"
+                for entry in table.not_run
             ]
         lines.append("")
     lines.append(f"Mean ± standard error over seeds; ties: p ≥ {ALPHA} in a two-sided Wilcoxon signed-rank test.")

@@ -12,8 +12,9 @@ evaluated epochs, :func:`ssibench.leaderboard.run_curves.stability`). Every tabl
 the runs of ``loss=zero_filled`` where the sweep has them, else one made from the ``zero_filled``
 scores every run records of its own test set (one per seed: all runs of a seed share it). Runs that
 were skipped, failed or diverged, or have no metrics (test data without ground truth), are listed
-under their table with the reason, as are runs that recorded no choice of the table's rule. Runs of
-one seed scored on different test sets are refused (:mod:`ssibench.leaderboard.test_sets`).
+under their table with the reason, as are runs that recorded no choice of the table's rule: once per
+method and reason, with the seeds it holds for (:class:`Unranked`). Runs of one seed scored on
+different test sets are refused (:mod:`ssibench.leaderboard.test_sets`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,19 +69,41 @@ class Row:
         return self.verdict + (f" (p={self.p_value:.2g})" if self.p_value is not None else "")
 
 
+class Unranked(NamedTuple):
+    """A method listed under a table instead of ranked in it, once per status and reason."""
+
+    label: str
+    status: str  # skipped, failed, diverged, ok (no ground truth to score), or "no <rule>"
+    reason: str
+    seeds: tuple[int, ...]  # the seeds whose runs it holds for
+    runs: int  # how many runs that is
+
+
 @dataclass
 class Table:
     scenario: str
     datasets: list[str]
     rule: str = DEFAULT_RULE  # the selection rule whose models the rows score
     rows: list[Row] = field(default_factory=list)
-    not_run: list[tuple[str, str, str]] = field(default_factory=list)  # unranked: (label, status, reason)
+    not_run: list[Unranked] = field(default_factory=list)  # the methods listed under the table, with why
 
     @property
     def metric_names(self) -> list[str]:
         """Every metric of the rows, in the order the runs list them (a row may lack one: e.g. the
         zero-filled row of runs that scored Aᴴy on fewer metrics)."""
         return list(dict.fromkeys(name for row in self.rows for name in row.metrics))
+
+    @property
+    def seeds(self) -> list[int]:
+        """Every seed of the table's runs, ranked or not."""
+        ranked = (results["seed"] for row in self.rows for _, results in row.runs)
+        return sorted({*ranked, *(seed for entry in self.not_run for seed in entry.seeds)})
+
+    def status_of(self, entry: Unranked) -> str:
+        """``skipped``; ``skipped in seeds 0, 2`` where the table holds several seeds."""
+        if len(self.seeds) < 2:
+            return entry.status
+        return f"{entry.status} in seed{'s' if len(entry.seeds) > 1 else ''} {', '.join(map(str, entry.seeds))}"
 
     @property
     def budget(self) -> int | None:
@@ -162,14 +186,16 @@ def build_tables(
     for scenario, scenario_runs in sorted(by_scenario.items()):
         table = Table(scenario, sorted({r["dataset"] for _, r in scenario_runs}), rule)
         ok: dict[str, list[tuple[Path | None, dict]]] = defaultdict(list)
+        unranked: dict[tuple[str, str, str], list[int]] = defaultdict(list)  # (label, status, reason) -> seeds
         for folder, r in scenario_runs:
             chosen, why = under_rule(r, rule)
             if why is not None:
-                table.not_run.append((r["label"], f"no {rule}", why))
+                unranked[r["label"], f"no {rule}", why].append(r["seed"])
             elif r["status"] == "ok" and r["metrics"]:
                 ok[r["loss"]].append((folder, chosen))
             else:  # not run, or run on test data without ground truth (no metrics to rank by)
-                table.not_run.append((r["label"], r["status"], r["reason"] or ""))
+                unranked[r["label"], r["status"], r["reason"] or ""].append(r["seed"])
+        table.not_run = sorted(Unranked(*key, tuple(sorted(set(s))), len(s)) for key, s in unranked.items())
         rows = [_aggregate(v, rank_by) for v in ok.values()]
         if "zero_filled" not in ok:  # a swept zero_filled is that row already (its cost, config, per-image scores)
             rows += [row for row in [_zero_filled_row([run for v in ok.values() for run in v], rank_by)] if row]
@@ -188,7 +214,6 @@ def build_tables(
                     and len(row.per_image) == len(best.per_image)
                 ):
                     row.verdict, row.p_value = paired_test(row.per_image, best.per_image)
-        table.not_run.sort()
         tables.append(table)
     return tables
 

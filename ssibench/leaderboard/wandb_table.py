@@ -69,7 +69,8 @@ def log_leaderboard(tables: list[Table], sources: list[Path], out: Path) -> str:
             logged[f"leaderboard/{table.scenario}"] = wandb.Table(columns=columns, data=data)
         if table.not_run:
             logged[f"not_ranked/{table.scenario}"] = wandb.Table(
-                columns=["label", "status", "reason"], data=[list(entry) for entry in table.not_run]
+                columns=["label", "status", "reason", "seeds"],
+                data=[[e.label, e.status, e.reason, ", ".join(map(str, e.seeds))] for e in table.not_run],
             )
     run.log(logged)
     where = run.url or run.dir

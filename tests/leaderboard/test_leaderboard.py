@@ -21,7 +21,7 @@ from ssibench.folders import RunDir
 from ssibench.leaderboard.cli import main
 from ssibench.leaderboard.runs import collect, collect_runs
 from ssibench.leaderboard.statistics import paired_test
-from ssibench.leaderboard.tables import build_tables
+from ssibench.leaderboard.tables import Unranked, build_tables
 from ssibench.results import schema as results_io
 
 
@@ -59,8 +59,9 @@ def sweep(tmp_path):
         _write(tmp_path, "twin", "self-supervised", images + 1 + shift, seed)  # equals `good` on every image
         _write(tmp_path, "sup", "supervised", images + 3 + shift, seed)
         _write(tmp_path, "zero_filled", "no-learning", images - 2 + shift, seed)
-    _write(tmp_path, "ensure", "self-supervised", [], status="skipped", reason="loss=ensure needs ['noise']")
-    _write(tmp_path, "moi", "self-supervised", [], status="failed", reason="ValueError: boom")
+    for seed in (0, 1):  # listed once, with both seeds
+        _write(tmp_path, "ensure", "self-supervised", [], seed, status="skipped", reason="loss=ensure needs ['noise']")
+    _write(tmp_path, "moi", "self-supervised", [], 1, status="failed", reason="ValueError: boom")
     return tmp_path
 
 
@@ -84,20 +85,26 @@ def test_tables_aggregate_seeds_rank_and_compare(sweep):
     assert sorted([verdicts["good"], verdicts["twin"]]) == ["best SSL", "tie"]
     assert verdicts["worse"] == "worse" and rows["worse"].p_value < 0.05
     assert verdicts["sup"] == "better" and verdicts["zero_filled"] == "worse"
-    assert sorted(table.not_run) == [("ENSURE", "skipped", "loss=ensure needs ['noise']"), ("MOI", "failed", "ValueError: boom")]
+    assert table.not_run == [
+        Unranked("ENSURE", "skipped", "loss=ensure needs ['noise']", (0, 1), 2),
+        Unranked("MOI", "failed", "ValueError: boom", (1,), 1),
+    ]
 
 
 def test_cli_writes_markdown_and_csv_that_parse_back(sweep, capsys):
     assert main([str(sweep)]) == 0
     markdown = (sweep / "leaderboard.md").read_text()
     assert "## Scenario `mri`" in markdown and "27.60 ± 0.10" in markdown
-    assert "- MOI: failed — ValueError: boom" in markdown
+    assert "- MOI: failed in seed 1 — ValueError: boom" in markdown
+    assert markdown.count("- ENSURE: skipped in seeds 0, 1 — ") == 1
     assert "| 5 | SUP |" in markdown  # the oracle ranks last (best) of the five methods
     assert "Scenario `mri`" in capsys.readouterr().out
     rows = list(csv.DictReader(open(sweep / "leaderboard.csv")))
     ranked = {r["loss"]: r for r in rows if r["status"] == "ok"}
     assert float(ranked["worse"]["PSNR_mean"]) == pytest.approx(27.6)
-    assert {r["status"] for r in rows if not r["loss"]} == {"skipped", "failed"}
+    assert {(r["label"], r["status"], r["n_seeds"]) for r in rows if not r["loss"]} == {
+        ("ENSURE", "skipped", "2"), ("MOI", "failed", "1")
+    }
 
 
 def test_runs_on_data_without_ground_truth_are_listed_not_ranked(tmp_path, capsys):
@@ -108,7 +115,7 @@ def test_runs_on_data_without_ground_truth_are_listed_not_ranked(tmp_path, capsy
         results_io.write(path, results_io.read(path) | {"status": "ok"})
     (table,) = build_tables(collect([tmp_path]))
     assert [row.loss for row in table.rows] == ["zero_filled", "good"] and table.rows[1].verdict == "best SSL"
-    assert table.not_run == [("EI", "ok", no_truth)]
+    assert table.not_run == [Unranked("EI", "ok", no_truth, (0,), 1)]
     assert main([str(tmp_path)]) == 0
     assert f"- EI: ok — {no_truth}" in (tmp_path / "leaderboard.md").read_text()
 
@@ -253,7 +260,9 @@ def test_wandb_logs_one_table_per_scenario_with_its_cost(sweep, tmp_path, monkey
     noisy = logged["leaderboard/noisy"]
     assert noisy["columns"][-3:] == ["GPU-h (NVIDIA H200)", "s/step (NVIDIA H200)", "peak MB (NVIDIA H200)"]
     assert noisy["data"][-1][-3:] == [pytest.approx(0.5), 0.25, 900.0]
-    assert sorted(map(tuple, logged["not_ranked/mri"]["data"])) == sorted(tables["mri"].not_run)
+    assert logged["not_ranked/mri"]["data"] == [
+        [e.label, e.status, e.reason, ", ".join(map(str, e.seeds))] for e in tables["mri"].not_run
+    ]
 
 
 def test_a_refused_wandb_run_ends_with_one_line_that_gives_the_ways_out(sweep, monkeypatch, capsys):

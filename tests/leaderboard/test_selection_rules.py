@@ -12,7 +12,7 @@ from selection_records import chosen, selection
 from ssibench.leaderboard.cli import main
 from ssibench.leaderboard.rank_intervals import rank_intervals
 from ssibench.leaderboard.runs import collect
-from ssibench.leaderboard.tables import build_tables
+from ssibench.leaderboard.tables import Unranked, build_tables
 from ssibench.results import schema as results_io
 
 IMAGES = np.linspace(25, 30, 12)
@@ -74,7 +74,7 @@ def test_a_run_without_a_rules_choice_is_listed_with_why_never_mixed_in(tmp_path
     _write(tmp_path, "b", IMAGES + 0.5)
     (table,) = build_tables(collect([tmp_path]), rule="val_kspace")
     assert [row.loss for row in table.rows] == ["zero_filled", "b"]
-    assert table.not_run == [("A", "no val_kspace", f"no val_kspace choice: {reason}")]
+    assert table.not_run == [Unranked("A", "no val_kspace", f"no val_kspace choice: {reason}", (0,), 1)]
     (table,) = build_tables(collect([tmp_path]), rule="last")
     assert {row.loss for row in table.rows} == {"zero_filled", "a", "b"}
 
