@@ -172,9 +172,9 @@ def _close_killed_part(part: dict, sweep_dir: Path) -> dict:
 
 
 def _run_until_stopped(command: list[str], env: dict) -> tuple[int, bool]:
-    """Run the sweep in a process group of its own; on Ctrl-C or SIGTERM, pass SIGTERM to every job
-    (each stops at a step with its checkpoint, :mod:`ssibench.training.stop_signals`) and wait for
-    them. :return: the exit code and whether the part was stopped."""
+    """Run the sweep in a process group of its own; on Ctrl-C or SIGTERM, stop the group
+    (:func:`_stop_group`: every job stops at a step with its checkpoint,
+    :mod:`ssibench.training.stop_signals`). :return: the exit code and whether the part was stopped."""
     def stop(signum, frame):
         raise KeyboardInterrupt
 
@@ -184,9 +184,45 @@ def _run_until_stopped(command: list[str], env: dict) -> tuple[int, bool]:
         return process.wait(), False
     except KeyboardInterrupt:
         os.killpg(process.pid, signal.SIGTERM)
-        return process.wait(), True
+        exit_code = process.wait()
+        _stop_group(process.pid)
+        return exit_code, True
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _stop_group(group: int, every: float = 1.0, patience: float = 120.0) -> None:
+    """SIGTERM the process group until none of it is left. ``launch.py`` ends at the first; a job
+    notes it and stops at its next step, then hands the signal back, so its joblib worker, idle with
+    the default handler again, ends at the next one (left alone, the workers outlived the sweep,
+    idle, holding a GB each). Whatever is left after ``patience`` seconds gets SIGKILL."""
+    deadline = time.monotonic() + patience
+    while _group_alive(group):
+        try:
+            os.killpg(group, signal.SIGTERM if time.monotonic() < deadline else signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        time.sleep(every)
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of ``group`` still runs: a zombie does not (an orphan is only reaped when
+    PID 1 does it, which a container's may not), so on Linux /proc says; elsewhere, signal 0."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        try:
+            os.killpg(group, 0)
+            return True
+        except ProcessLookupError:
+            return False
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, pgrp, ...
+        except (OSError, IndexError):
+            continue  # it ended while we looked
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 def _figure_path(path: Path, beside: Path) -> str:

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import docutils.core
 import docutils.nodes
@@ -165,6 +166,43 @@ def test_a_sweep_made_in_parts_adds_each_part_and_refuses_another_code(tmp_path,
     with pytest.raises(SystemExit, match="begun with another code"):
         readme_results.main(["--run", "--into", str(sweep), "--seeds", "0,1,2"])
     assert (sweep / readme_results.SWEEP_RECORD).read_text() == before and regenerated == [sweep]
+
+
+WORKER = """
+import os, signal, sys, time
+def stopping(signum, frame):  # a job that notes SIGTERM, stops at a step and hands the signal back
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+signal.signal(signal.SIGTERM, stopping)
+open(sys.argv[1], "w").write(str(os.getpid()))
+while True:
+    time.sleep(0.05)  # then idle, as a joblib worker between jobs
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the worker's state in /proc (Linux)")
+def test_a_stopped_part_leaves_no_idle_worker_behind(tmp_path):
+    """launch.py ends at the first SIGTERM; its joblib workers outlive it, idle, unless the group is
+    signalled until it is empty."""
+    pid_file = tmp_path / "worker.pid"
+    worker = [sys.executable, "-c", WORKER, str(pid_file)]
+    launcher = f"import subprocess, time; subprocess.Popen({worker!r}); time.sleep(60)"  # dies at the first SIGTERM
+
+    def stop_once_the_worker_runs():
+        while not pid_file.is_file() or not pid_file.read_text():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_once_the_worker_runs, daemon=True).start()
+    exit_code, stopped = readme_results._run_until_stopped([sys.executable, "-c", launcher], dict(os.environ))
+    assert stopped and exit_code == -signal.SIGTERM
+    assert not _running(int(pid_file.read_text()))
 
 
 def test_a_part_killed_outright_is_timed_by_the_next_from_the_files_it_wrote(tmp_path, monkeypatch):
