@@ -221,6 +221,7 @@ def build_tables(
 def metric_cell(mean: float, error: float, n_seeds: int, name: str) -> str:
     """``27.60 ± 0.14`` (mean ± standard error; PSNR with 2 decimals, other metrics 4), the mean alone for one seed."""
     digits = 2 if name.upper() in ("PSNR", "DB") else 4
+    mean = round(mean, digits) + 0.0  # a regret of -1e-9 dB reads 0.00, not -0.00
     return f"{mean:.{digits}f} ± {error:.{digits}f}" if n_seeds > 1 else f"{mean:.{digits}f}"
 
 

@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -243,8 +244,19 @@ def _measured(record: dict, results: list[dict], tuned: bool = False) -> str:
             f"on {record['machine']}, Python {record['python']}, torch {record['torch']}, {record['date']}: "
             f"{len(results)} jobs, {epochs} epochs, {seeds}, {minutes:.0f} minutes wall time in all"
             + _parts_note(record.get("parts", ()))
+            + _cpus_note(results)
         ),
     ])
+
+
+def _cpus_note(results: list[dict]) -> str:
+    """Which CPUs trained the runs, when a sweep's parts ran on several: the machine named before is
+    the last part's, and the tables give each CPU its own cost columns."""
+    cpus = Counter((r.get("cost") or {}).get("device") for r in results if (r.get("cost") or {}).get("device"))
+    if len(cpus) <= 1:
+        return ""
+    listed = " and ".join(f"{cpu} ({n})" for cpu, n in sorted(cpus.items()))
+    return f" Its parts ran on several machines: the trained runs on {listed}; each CPU has its own cost columns."
 
 
 def _parts_note(parts) -> str:

@@ -12,7 +12,7 @@ from selection_records import chosen, selection
 from ssibench.leaderboard.cli import main
 from ssibench.leaderboard.rank_intervals import rank_intervals
 from ssibench.leaderboard.runs import collect
-from ssibench.leaderboard.tables import Unranked, build_tables
+from ssibench.leaderboard.tables import Unranked, build_tables, metric_cell
 from ssibench.results import schema as results_io
 
 IMAGES = np.linspace(25, 30, 12)
@@ -64,6 +64,7 @@ def test_each_rule_scores_the_model_it_chose_and_the_regret_is_oracle_minus_kspa
         # the oracle and the regret do not depend on the table's rule
         assert float(rows["a"]["oracle_PSNR"]) == pytest.approx(29.0)
         assert float(rows["a"]["regret_db"]) == pytest.approx(0.5) and float(rows["b"]["regret_db"]) == 0
+    assert metric_cell(-1e-9, 0.0, 3, "dB") == "0.00 ± 0.00"  # an oracle that chose the same epoch, to rounding
     assert main([str(tmp_path), "--out", str(tmp_path / "default")]) == 0  # default: without ground truth
     assert {row["selection"] for row in _rows(tmp_path / "default").values()} == {"val_kspace"}
 
