@@ -289,7 +289,8 @@ def _leaderboard(sweep_dir: Path, figures_dir: Path) -> tuple[list[dict], list, 
 def tuned_section(sweep_dir: Path, record: dict, markdown: bool) -> str:
     """The tuned table (scenario ``HEADLINE``, each method's trial chosen on validation, never on test)
     with its measured line: Markdown for the README, reST for the page."""
-    runs = choose_trials(collect_runs([sweep_dir]), DEFAULT_RULE)
+    every_trial = collect_runs([sweep_dir])
+    runs = choose_trials(every_trial, DEFAULT_RULE)
     results = [r for _, r in runs]
     tables = [t for t in build_tables(results, folders=[f for f, _ in runs]) if t.scenario == HEADLINE]
     if not tables or tables[0].budget is None:
@@ -299,7 +300,7 @@ def tuned_section(sweep_dir: Path, record: dict, markdown: bool) -> str:
     body = to_markdown(tables).split("\n", 2)[2].replace("## ", "### ", 1)
     if markdown:  # the README keeps the table; its notes are on the page
         body = body.partition("\nMean ± standard error over seeds")[0].strip() + "\n"
-    text = f"{_measured(record, results, tuned=True)}\n\n{body}"
+    text = f"{_measured(record, [r for _, r in every_trial], tuned=True)}\n\n{body}"  # its jobs: every trial
     return text if markdown else markdown_to_rst(text)
 
 

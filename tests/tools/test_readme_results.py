@@ -255,6 +255,7 @@ def test_the_tuned_table_reports_each_trial_chosen_on_validation_in_its_own_sect
     assert readme_results.main(["--tuned", "--sweep", str(sweep)]) == 0
     text = readme.read_text()
     assert "| MC | 20.25 | 0.5000 | 1 | 1 | trainer.optimizer.lr=0.1 |" in text and "Tuned: 4 trials" in text
+    assert ": 5 jobs, 20 epochs" in text  # every trial ran, not only the chosen ones
     assert "old headline" in text and "old tuned" not in text  # its own section only
     assert readme_results.replace_section(text, TUNED, "", readme) == untouched
     tree, problems = _doctree(page.read_text())
