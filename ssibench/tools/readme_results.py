@@ -48,6 +48,7 @@ from ssibench.config.context import compose_config
 from ssibench.data.pipeline import measurements
 from ssibench.evaluation.selection import DEFAULT_RULE
 from ssibench.folders import RunDir
+from ssibench.leaderboard.cost_columns import run_cost
 from ssibench.leaderboard.figures import write_figures
 from ssibench.leaderboard.markdown import to_markdown
 from ssibench.leaderboard.runs import collect_runs
@@ -252,7 +253,7 @@ def _measured(record: dict, results: list[dict], tuned: bool = False) -> str:
 def _cpus_note(results: list[dict]) -> str:
     """Which CPUs trained the runs, when a sweep's parts ran on several: the machine named before is
     the last part's, and the tables give each CPU its own cost columns."""
-    cpus = Counter((r.get("cost") or {}).get("device") for r in results if (r.get("cost") or {}).get("device"))
+    cpus = Counter(cost[0].name for cost in map(run_cost, results) if cost)  # as the cost columns name them
     if len(cpus) <= 1:
         return ""
     listed = " and ".join(f"{cpu} ({n})" for cpu, n in sorted(cpus.items()))

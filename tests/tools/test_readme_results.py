@@ -230,7 +230,8 @@ def test_a_part_killed_outright_is_timed_by_the_next_from_the_files_it_wrote(tmp
     killed_seconds = record["parts"][0]["wall_seconds"]
     assert 599 < killed_seconds < 610 and record["wall_seconds"] >= killed_seconds
     assert "2 parts; 1 killed" in readme_results._measured(record, [{"epochs": 20, "seed": 0}])
-    moved = [{"epochs": 20, "seed": 0, "cost": {"device": cpu}} for cpu in ("AMD EPYC", "Xeon", "Xeon")]
+    cost = {"device_type": "cpu", "train_seconds": 60.0}
+    moved = [{"epochs": 20, "seed": 0, "cost": {**cost, "device": cpu}} for cpu in ("AMD EPYC", "Xeon", "Xeon")]
     assert "the trained runs on AMD EPYC (1) and Xeon (2)" in readme_results._measured(record, moved)
     assert "several machines" not in readme_results._measured(record, moved[1:])
 
